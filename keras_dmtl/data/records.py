@@ -1,0 +1,116 @@
+"""The record types that flow between dataset readers, face loading and training.
+
+TF-free on purpose: readers and the on-device runtime import this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Sequence, Union
+
+import numpy as np
+
+MISSING_LABEL = -1
+
+# Canonical expression names. Readers map their dataset's labels onto these so that
+# several sources combine into one label space.
+CANONICAL_EXPRESSIONS = (
+    "neutral",
+    "anger",
+    "contempt",
+    "disgust",
+    "fear",
+    "happy",
+    "sadness",
+    "surprise",
+)
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file or flag and says what to do."""
+
+
+Source = Union[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class FaceRecords:
+    """Labelled face samples as a reader found them, before decoding.
+
+    Attributes:
+        sources: one entry per sample: an image file path, or an in-memory uint8
+            image (H, W) or (H, W, C) for formats that embed pixels (FER2013).
+        identity: int64 (N,), index into `identity_names`, or -1 when absent.
+        expression: int64 (N,), index into `expression_names`, or -1 when absent.
+        subject: str (N,), the key that splits must keep together (a person, or
+            one sample when the dataset has no subjects).
+        identity_names: names of the identity classes.
+        expression_names: names of the expression classes.
+        dataset: the format the records came from (e.g. "ckplus48").
+    """
+
+    sources: List[Source]
+    identity: np.ndarray
+    expression: np.ndarray
+    subject: np.ndarray
+    identity_names: List[str]
+    expression_names: List[str]
+    dataset: str = "unknown"
+
+    def __post_init__(self):
+        self.identity = np.asarray(self.identity, dtype=np.int64)
+        self.expression = np.asarray(self.expression, dtype=np.int64)
+        self.subject = np.asarray(self.subject, dtype=str)
+        n = len(self.sources)
+        for name in ("identity", "expression", "subject"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"FaceRecords.{name} has {len(getattr(self, name))} entries "
+                    f"but there are {n} sources."
+                )
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def subset(self, indices: Sequence[int]) -> "FaceRecords":
+        """Returns the records at `indices`, with the same label spaces."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return dataclasses.replace(
+            self,
+            sources=[self.sources[i] for i in indices],
+            identity=self.identity[indices],
+            expression=self.expression[indices],
+            subject=self.subject[indices],
+        )
+
+
+@dataclasses.dataclass
+class FaceArrays:
+    """Decoded, aligned face crops ready for training.
+
+    Attributes:
+        images: uint8 (N, H, W, C) face crops, C = 1 (grayscale) or 3 (RGB).
+        identity, expression, subject, identity_names, expression_names: as in
+            `FaceRecords`.
+    """
+
+    images: np.ndarray
+    identity: np.ndarray
+    expression: np.ndarray
+    subject: np.ndarray
+    identity_names: List[str]
+    expression_names: List[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, indices: Sequence[int]) -> "FaceArrays":
+        """Returns the samples at `indices`, with the same label spaces."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return dataclasses.replace(
+            self,
+            images=self.images[indices],
+            identity=self.identity[indices],
+            expression=self.expression[indices],
+            subject=self.subject[indices],
+        )
