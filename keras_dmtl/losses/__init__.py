@@ -1,0 +1,15 @@
+"""Losses: masked task losses (missing labels) and the center loss."""
+
+from keras_dmtl.losses.center_loss import CenterLoss
+from keras_dmtl.losses.masked import cross_replica_sum
+from keras_dmtl.losses.masked import label_mask
+from keras_dmtl.losses.masked import masked_mean
+from keras_dmtl.losses.masked import masked_sparse_cross_entropy
+
+__all__ = [
+    "CenterLoss",
+    "cross_replica_sum",
+    "label_mask",
+    "masked_mean",
+    "masked_sparse_cross_entropy",
+]

@@ -1,0 +1,69 @@
+"""Task losses over the samples that carry a label, exact under tf.distribute.
+
+A label of -1 means "absent". Each task's loss is the mean over the samples of the
+*global* batch that carry its label: per-replica sums and counts are all-reduced, so
+training on N replicas gives the same loss as one device on the same global batch,
+and a batch where no sample carries the label gives exactly 0 (never NaN).
+"""
+
+import keras
+import tensorflow as tf
+
+
+def cross_replica_sum(value):
+    """Sums `value` over the replicas of the current tf.distribute strategy.
+
+    Outside a multi-replica context this is the identity. The all-reduce has a
+    gradient (the all-reduce of the upstream gradients), so a loss built from
+    summed terms back-propagates to every replica's own samples.
+
+    Args:
+        value: a tensor.
+
+    Returns:
+        The sum of `value` over replicas.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def label_mask(labels):
+    """Returns float32 1.0 where a label is present (>= 0), 0.0 where it is -1."""
+    return tf.cast(tf.greater_equal(labels, 0), tf.float32)
+
+
+def masked_mean(per_sample, mask):
+    """Mean of `per_sample` over the masked samples of the global batch.
+
+    Args:
+        per_sample: float (B,) values.
+        mask: float32 (B,) 1.0 for samples that count.
+
+    Returns:
+        A float32 scalar; 0.0 when no sample in the global batch counts.
+    """
+    total = cross_replica_sum(tf.reduce_sum(tf.cast(per_sample, tf.float32) * mask))
+    count = cross_replica_sum(tf.reduce_sum(mask))
+    # The count is a constant of the batch; dividing by max(count, 1) keeps an
+    # all-missing batch at exactly zero loss and zero gradient.
+    return total / tf.maximum(tf.stop_gradient(count), 1.0)
+
+
+def masked_sparse_cross_entropy(labels, logits):
+    """Softmax cross-entropy averaged over the samples whose label is not -1.
+
+    Args:
+        labels: int (B,) class indices, -1 where absent.
+        logits: float (B, K) unnormalised scores.
+
+    Returns:
+        A float32 scalar.
+    """
+    mask = label_mask(labels)
+    safe_labels = tf.maximum(tf.cast(labels, tf.int32), 0)
+    per_sample = keras.losses.sparse_categorical_crossentropy(
+        safe_labels, tf.cast(logits, tf.float32), from_logits=True
+    )
+    return masked_mean(per_sample, mask)

@@ -1,0 +1,1 @@
+"""Backbones, heads, the dynamic-weight-unit and the multi-task model."""

@@ -1,0 +1,50 @@
+"""The two task branches on top of the shared features."""
+
+import keras
+
+BATCH_NORM_MOMENTUM = 0.9  # see ECOSYSTEM.md: 0.99 leaves moving stats wrong on small sets
+
+
+def face_branch(features, embedding_dim, num_identities):
+    """Face branch: bottleneck embedding X1 and the identity classifier.
+
+    Args:
+        features: the shared features Z (B, D).
+        embedding_dim: size of the embedding used for verification.
+        num_identities: number of identity classes.
+
+    Returns:
+        (embedding (B, embedding_dim), identity logits (B, num_identities)).
+    """
+    x = keras.layers.Dense(embedding_dim, use_bias=False, name="face_bottleneck")(features)
+    embedding = keras.layers.BatchNormalization(
+        momentum=BATCH_NORM_MOMENTUM, name="embedding"
+    )(x)
+    logits = keras.layers.Dense(num_identities, dtype="float32", name="identity_logits")(
+        embedding
+    )
+    return embedding, logits
+
+
+def expression_branch(features, bottleneck_dim, num_expressions, dropout=0.0):
+    """Expression branch: bottleneck X2 and the expression classifier.
+
+    Args:
+        features: the shared features Z (B, D).
+        bottleneck_dim: size of the expression bottleneck.
+        num_expressions: number of expression classes.
+        dropout: dropout rate before the classifier.
+
+    Returns:
+        Expression logits (B, num_expressions).
+    """
+    x = keras.layers.Dense(bottleneck_dim, use_bias=False, name="expression_bottleneck")(
+        features
+    )
+    x = keras.layers.BatchNormalization(
+        momentum=BATCH_NORM_MOMENTUM, name="expression_bottleneck_bn"
+    )(x)
+    x = keras.layers.ReLU(name="expression_bottleneck_relu")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="expression_dropout")(x)
+    return keras.layers.Dense(num_expressions, dtype="float32", name="expression_logits")(x)

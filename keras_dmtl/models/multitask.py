@@ -1,0 +1,294 @@
+"""The dynamic multi-task model: one GradientTape, two optimizers, one step."""
+
+import keras
+import tensorflow as tf
+
+from keras_dmtl import weighting as weighting_lib
+from keras_dmtl.losses import CenterLoss
+from keras_dmtl.losses import cross_replica_sum
+from keras_dmtl.losses import label_mask
+from keras_dmtl.losses import masked_sparse_cross_entropy
+from keras_dmtl.models.network import WEIGHT_UNIT_NAME
+from keras_dmtl.models.network import build_network
+
+TASK_NAMES = ("face", "expression")
+# Per-step values kept in `last_step` for plots and TensorBoard, in this order.
+STEP_VALUE_NAMES = (
+    "loss",
+    "face_loss",
+    "expression_loss",
+    "weight_loss",
+    "w_face",
+    "w_expression",
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_dmtl")
+class DynamicMultiTaskModel(keras.Model):
+    """Face recognition + facial expression with dynamically weighted task losses.
+
+    `train_step` computes the face loss L1 = CE(identity) + alpha * center loss and
+    the expression loss L2 = CE(expression), each over the samples that carry that
+    label (label -1 = absent), and hands them to the weighting strategy with the
+    batch mean of the weight unit's output w. Under one GradientTape:
+
+    - the strategy's total loss trains the trunk, both branches and the
+      strategy's own variables through `optimizer`;
+    - its unit loss (L3 = sum_i w_i / L_i for "dynamic") trains the weight unit
+      alone through `weight_optimizer`, with its own learning rate.
+
+    Losses are exact over the global batch under tf.distribute (per-replica sums
+    are all-reduced and the gradient is scaled by the replica count), and the
+    mixed_float16 policy gets loss scaling on both optimizers.
+
+    Args:
+        num_identities: identity classes (from the data).
+        num_expressions: expression classes (from the data).
+        backbone: trunk name: "inception_resnet", "mobile" or "tiny".
+        input_shape: (H, W, C) of the raw 0..255 input images.
+        backbone_width: trunk width multiplier.
+        embedding_dim: size of the face embedding.
+        expression_dim: size of the expression bottleneck.
+        expression_dropout: dropout rate in the expression branch.
+        weighting: strategy name (see `keras_dmtl.weighting.available()`), config
+            dict or `Weighting` instance.
+        center_loss_alpha: weight of the center loss inside L1 (0.1 in the
+            authors' code).
+        center_loss_beta: center update rate.
+        weight_unit_options: extra `DynamicWeightUnit` arguments
+            (`normalize_inputs`, `logit_scale`).
+    """
+
+    def __init__(
+        self,
+        num_identities,
+        num_expressions,
+        backbone="tiny",
+        input_shape=(64, 64, 1),
+        backbone_width=1.0,
+        embedding_dim=128,
+        expression_dim=128,
+        expression_dropout=0.0,
+        weighting="dynamic",
+        center_loss_alpha=0.1,
+        center_loss_beta=0.5,
+        weight_unit_options=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.weighting = weighting_lib.get(weighting)
+        self.weighting.build((len(TASK_NAMES),))
+        self.architecture = dict(
+            num_identities=int(num_identities),
+            num_expressions=int(num_expressions),
+            backbone=backbone,
+            input_shape=tuple(int(d) for d in input_shape),
+            backbone_width=float(backbone_width),
+            embedding_dim=int(embedding_dim),
+            expression_dim=int(expression_dim),
+            expression_dropout=float(expression_dropout),
+            weight_unit_options=dict(weight_unit_options or {}),
+        )
+        unit_options = dict(self.architecture["weight_unit_options"])
+        unit_options["stop_input_gradient"] = not self.weighting.trunk_learns_through_weights
+        self.network = build_network(
+            **{**self.architecture, "weight_unit_options": unit_options}
+        )
+        self.center_loss_alpha = float(center_loss_alpha)
+        self.center_loss = CenterLoss(
+            num_identities, embedding_dim, beta=center_loss_beta, name="center_loss"
+        )
+        self.last_step = self.add_weight(
+            name="last_step",
+            shape=(len(STEP_VALUE_NAMES),),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+        )
+        self._loss_trackers = {
+            name: keras.metrics.Mean(name=name) for name in STEP_VALUE_NAMES
+        }
+        self._accuracy_trackers = {
+            task: keras.metrics.SparseCategoricalAccuracy(name=f"{label}_accuracy")
+            for task, label in (("identity", "identity"), ("expression", "expression"))
+        }
+        self.weight_optimizer = None
+        self.built = True
+
+    # ----------------------------------------------------------------- forward
+
+    def call(self, images, training=False):
+        return self.network(images, training=training)
+
+    @property
+    def weight_unit(self):
+        """The dynamic-weight-unit layer."""
+        return self.network.get_layer(WEIGHT_UNIT_NAME)
+
+    def weight_unit_variables(self):
+        """Trainable variables updated by the unit loss only."""
+        return list(self.weight_unit.trainable_variables)
+
+    def main_variables(self):
+        """Trainable variables updated by the total loss: everything but the unit."""
+        unit_ids = {id(v) for v in self.weight_unit_variables()}
+        return [v for v in self.trainable_variables if id(v) not in unit_ids]
+
+    # ----------------------------------------------------------------- compile
+
+    def compile(self, optimizer="adam", weight_optimizer=None, **kwargs):
+        """Configures both optimizers.
+
+        Args:
+            optimizer: trains the trunk and branches (and strategy variables).
+            weight_optimizer: trains the weight unit; default SGD(0.01). Its
+                learning rate sets how fast w can move (METHOD.md).
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
+                `steps_per_execution`). `loss` and `metrics` are built in.
+        """
+        super().compile(optimizer=optimizer, **kwargs)
+        weight_optimizer = keras.optimizers.get(
+            weight_optimizer if weight_optimizer is not None else keras.optimizers.SGD(0.01)
+        )
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            weight_optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            weight_optimizer = keras.optimizers.LossScaleOptimizer(
+                weight_optimizer, name="weight_loss_scale_optimizer"
+            )
+        self.weight_optimizer = weight_optimizer
+        # Build both now, each on its own variables, so that no optimizer variable
+        # is created inside a traced (possibly XLA-compiled) step.
+        self.optimizer.build(self.main_variables())
+        self.weight_optimizer.build(self.weight_unit_variables())
+
+    def get_compile_config(self):
+        config = super().get_compile_config() or {}
+        if self.weight_optimizer is not None:
+            config["weight_optimizer"] = keras.optimizers.serialize(self.weight_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        weight_optimizer = config.pop("weight_optimizer", None)
+        optimizer = keras.optimizers.deserialize(config.pop("optimizer", "adam"))
+        if weight_optimizer is not None:
+            weight_optimizer = keras.optimizers.deserialize(weight_optimizer)
+        for unused in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+            config.pop(unused, None)
+        self.compile(optimizer=optimizer, weight_optimizer=weight_optimizer, **config)
+
+    @property
+    def metrics(self):
+        return list(self._loss_trackers.values()) + list(self._accuracy_trackers.values())
+
+    # ------------------------------------------------------------------ losses
+
+    def compute_task_losses(self, outputs, labels):
+        """Returns (task losses (2,), center loss) on the global batch.
+
+        Args:
+            outputs: the network's output dict.
+            labels: dict with int "identity" and "expression" (B,), -1 = absent.
+        """
+        identity_ce = masked_sparse_cross_entropy(labels["identity"], outputs["identity_logits"])
+        center = self.center_loss(outputs["embedding"], labels["identity"])
+        expression_ce = masked_sparse_cross_entropy(
+            labels["expression"], outputs["expression_logits"]
+        )
+        face_loss = identity_ce + self.center_loss_alpha * center
+        return tf.stack([face_loss, expression_ce]), center
+
+    @staticmethod
+    def batch_mean_weights(per_sample_weights):
+        """Mean of the per-sample task weights over the global batch."""
+        per_sample_weights = tf.cast(per_sample_weights, tf.float32)
+        total = cross_replica_sum(tf.reduce_sum(per_sample_weights, axis=0))
+        count = cross_replica_sum(tf.cast(tf.shape(per_sample_weights)[0], tf.float32))
+        return total / count
+
+    def _forward_losses(self, images, labels, training):
+        outputs = self(images, training=training)
+        task_losses, _ = self.compute_task_losses(outputs, labels)
+        unit_weights = self.batch_mean_weights(outputs["task_weights"])
+        combined = self.weighting.combine(task_losses, unit_weights)
+        return outputs, task_losses, combined
+
+    # -------------------------------------------------------------------- steps
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        unit_trained = self.weighting.uses_weight_unit
+        with tf.GradientTape(persistent=unit_trained) as tape:
+            outputs, task_losses, combined = self._forward_losses(images, labels, True)
+            # Each replica's gradient is summed by the optimizer; the all-reduced
+            # losses already cover the global batch, hence the division.
+            main_loss = self.optimizer.scale_loss(combined.total / replicas)
+            if unit_trained:
+                unit_loss = self.weight_optimizer.scale_loss(combined.unit_loss / replicas)
+        self._apply(self.optimizer, tape.gradient(main_loss, self.main_variables()),
+                    self.main_variables())
+        if unit_trained:
+            unit_variables = self.weight_unit_variables()
+            self._apply(self.weight_optimizer, tape.gradient(unit_loss, unit_variables),
+                        unit_variables)
+            del tape
+        self.center_loss.update_centers(outputs["embedding"], labels["identity"])
+        self.weighting.update_state(tf.stop_gradient(task_losses))
+        return self._update_metrics(outputs, labels, task_losses, combined, record_step=True)
+
+    def test_step(self, data):
+        images, labels = data[0], data[1]
+        outputs, task_losses, combined = self._forward_losses(images, labels, False)
+        return self._update_metrics(outputs, labels, task_losses, combined, record_step=False)
+
+    @staticmethod
+    def _apply(optimizer, gradients, variables):
+        pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+        if pairs:
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def _update_metrics(self, outputs, labels, task_losses, combined, record_step):
+        unit_loss = combined.unit_loss if combined.unit_loss is not None else 0.0
+        values = tf.stack(
+            [
+                tf.cast(combined.total, tf.float32),
+                task_losses[0],
+                task_losses[1],
+                tf.cast(unit_loss, tf.float32),
+                combined.weights[0],
+                combined.weights[1],
+            ]
+        )
+        values = tf.stop_gradient(values)
+        if record_step:
+            self.last_step.assign(values)
+        for index, name in enumerate(STEP_VALUE_NAMES):
+            self._loss_trackers[name].update_state(values[index])
+        for task, tracker in self._accuracy_trackers.items():
+            task_labels = labels[task]
+            tracker.update_state(
+                tf.maximum(task_labels, 0),
+                outputs[f"{task}_logits"],
+                sample_weight=label_mask(task_labels),
+            )
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    # ----------------------------------------------------------- serialization
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self.architecture)
+        config.update(
+            weighting=keras.saving.serialize_keras_object(self.weighting),
+            center_loss_alpha=self.center_loss_alpha,
+            center_loss_beta=self.center_loss.beta,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["weighting"] = weighting_lib.get(config["weighting"])
+        return cls(**config)

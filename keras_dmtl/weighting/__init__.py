@@ -1,0 +1,75 @@
+"""Task-weighting strategies, one module each, chosen by name.
+
+A strategy is a `Weighting` subclass in its own module in this package, decorated
+with `@register("name")`. Every module here is imported on first use, so adding a
+strategy is adding one file.
+"""
+
+import importlib
+import pkgutil
+
+import keras
+
+from keras_dmtl.weighting.base import Weighting
+from keras_dmtl.weighting.base import WeightedLoss
+
+_STRATEGIES = {}
+
+
+def register(name):
+    """Class decorator: makes a `Weighting` subclass available as `name`.
+
+    It also registers the class for `.keras` serialization.
+    """
+
+    def decorator(cls):
+        if name in _STRATEGIES:
+            raise ValueError(f"A weighting strategy named {name!r} is already registered.")
+        cls = keras.saving.register_keras_serializable(package="keras_dmtl")(cls)
+        cls.strategy_name = name
+        _STRATEGIES[name] = cls
+        return cls
+
+    return decorator
+
+
+def _import_strategy_modules():
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def available():
+    """Returns the sorted names of the registered strategies."""
+    _import_strategy_modules()
+    return sorted(_STRATEGIES)
+
+
+def get(identifier, **kwargs):
+    """Returns a strategy from a name, a serialized config, or an instance.
+
+    Args:
+        identifier: a registered name (e.g. "dynamic"), a dict from
+            `keras.saving.serialize_keras_object`, or a `Weighting` instance.
+        **kwargs: constructor arguments when `identifier` is a name.
+
+    Returns:
+        A `Weighting` instance.
+
+    Raises:
+        ValueError: the name is not registered (the message lists the names).
+    """
+    if isinstance(identifier, Weighting):
+        return identifier
+    _import_strategy_modules()
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    if identifier not in _STRATEGIES:
+        raise ValueError(
+            f"Unknown weighting strategy {identifier!r} (flag --weighting): "
+            f"choose one of {', '.join(available())}."
+        )
+    return _STRATEGIES[identifier](**kwargs)
+
+
+__all__ = ["Weighting", "WeightedLoss", "available", "get", "register"]

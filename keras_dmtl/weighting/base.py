@@ -1,0 +1,78 @@
+"""The interface every task-weighting strategy implements."""
+
+import collections
+
+import keras
+
+WeightedLoss = collections.namedtuple("WeightedLoss", ["weights", "total", "unit_loss"])
+WeightedLoss.__doc__ = """What a strategy makes of the task losses.
+
+Attributes:
+    weights: float32 (T,) the task weights applied in this step (logged as w_i).
+    total: float32 scalar, the loss that trains the trunk and the branches (and
+        the strategy's own trainable variables, if any).
+    unit_loss: float32 scalar that trains the dynamic-weight-unit alone, or None
+        when the strategy does not train the unit.
+"""
+
+
+class Weighting(keras.layers.Layer):
+    """Turns per-task losses into the losses that train the network.
+
+    A strategy sees only what it is handed: the task losses of the step and the
+    batch-mean output of the dynamic-weight-unit. It may own variables (e.g. the
+    log-variances of uncertainty weighting; trainable ones are trained with the
+    total loss by the main optimizer) and per-step state updated in
+    `update_state`. It holds no reference to the model.
+
+    Subclasses set the class attributes below and implement `combine`; registering
+    one with `keras_dmtl.weighting.register` in a new module under
+    `keras_dmtl/weighting/` makes it available by name.
+
+    Attributes:
+        uses_weight_unit: True when the weight unit's output weights the losses.
+            When False the unit is still part of the network (its output is
+            exported) but is never trained.
+        trunk_learns_through_weights: True when the total loss should reach the
+            shared trunk through w (the authors' code routing); the model then
+            builds the weight unit without stopping the gradient at its input.
+    """
+
+    uses_weight_unit = False
+    trunk_learns_through_weights = False
+
+    def __init__(self, num_tasks=2, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.num_tasks = int(num_tasks)
+
+    def combine(self, task_losses, unit_weights):
+        """Combines the task losses of one step.
+
+        Args:
+            task_losses: float32 (T,) loss of each task on the global batch.
+            unit_weights: float32 (T,) batch-mean output of the weight unit.
+
+        Returns:
+            A `WeightedLoss`.
+        """
+        raise NotImplementedError
+
+    def update_state(self, task_losses):
+        """Called once after every training step with the step's task losses.
+
+        Strategies whose weights depend on the loss history (e.g. DWA) update
+        their state here. The default keeps no state.
+
+        Args:
+            task_losses: float32 (T,) constant task losses of the step.
+        """
+        del task_losses
+
+    def call(self, task_losses, unit_weights):
+        return self.combine(task_losses, unit_weights)
+
+    def get_config(self):
+        config = super().get_config()
+        config["num_tasks"] = self.num_tasks
+        return config

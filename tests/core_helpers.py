@@ -1,0 +1,55 @@
+"""Small models and batches shared by the training-core tests."""
+
+import keras
+import numpy as np
+
+from keras_dmtl.models.multitask import DynamicMultiTaskModel
+
+IMAGE_SHAPE = (16, 16, 1)
+NUM_IDENTITIES = 8
+NUM_EXPRESSIONS = 2
+
+
+def make_batch(batch_size=16, seed=0, expression_missing=False):
+    """Random images and labels; identities are random, so L1 stays large."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, (batch_size,) + IMAGE_SHAPE).astype("float32")
+    expression = rng.integers(0, NUM_EXPRESSIONS, batch_size)
+    if expression_missing:
+        expression = np.full(batch_size, -1)
+    labels = {
+        "identity": rng.integers(0, NUM_IDENTITIES, batch_size).astype("int32"),
+        "expression": expression.astype("int32"),
+    }
+    return images, labels
+
+
+def make_model(weighting="dynamic", seed=0, main_lr=0.05, unit_lr=0.5, jit_compile=False,
+               run_eagerly=False, **kwargs):
+    """A tiny compiled model with plain SGD, so one step is easy to predict."""
+    keras.utils.set_random_seed(seed)
+    model = DynamicMultiTaskModel(
+        NUM_IDENTITIES,
+        NUM_EXPRESSIONS,
+        backbone="tiny",
+        input_shape=IMAGE_SHAPE,
+        embedding_dim=8,
+        expression_dim=8,
+        weighting=weighting,
+        **kwargs,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(main_lr),
+        weight_optimizer=keras.optimizers.SGD(unit_lr),
+        jit_compile=jit_compile,
+        run_eagerly=run_eagerly,
+    )
+    return model
+
+
+def values(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+def copy_weights(source, target):
+    target.set_weights(source.get_weights())
