@@ -1,5 +1,10 @@
 """Acceptance tests of the training core (issue 2): routing, dynamics, XLA, saving."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -198,3 +203,15 @@ def test_unknown_strategy_names_the_flag():
     with pytest.raises(ValueError, match="--weighting"):
         weighting.get("nope")
     assert {"dynamic", "static", "naive_dynamic", "uncertainty"} <= set(weighting.available())
+
+
+def test_mirrored_strategy_matches_one_device():
+    script = os.path.join(os.path.dirname(__file__), "mirrored_training.py")
+    result = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=300, check=True
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["max_loss_difference"] < 1e-4
+    assert report["max_weight_difference"] < 1e-4
+    assert report["centers_moved"] > 0

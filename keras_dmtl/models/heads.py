@@ -2,7 +2,7 @@
 
 import keras
 
-BATCH_NORM_MOMENTUM = 0.9  # see ECOSYSTEM.md: 0.99 leaves moving stats wrong on small sets
+from keras_dmtl.models.normalization import batch_normalization
 
 
 def face_branch(features, embedding_dim, num_identities):
@@ -17,9 +17,7 @@ def face_branch(features, embedding_dim, num_identities):
         (embedding (B, embedding_dim), identity logits (B, num_identities)).
     """
     x = keras.layers.Dense(embedding_dim, use_bias=False, name="face_bottleneck")(features)
-    embedding = keras.layers.BatchNormalization(
-        momentum=BATCH_NORM_MOMENTUM, name="embedding"
-    )(x)
+    embedding = batch_normalization("embedding")(x)
     logits = keras.layers.Dense(num_identities, dtype="float32", name="identity_logits")(
         embedding
     )
@@ -41,9 +39,7 @@ def expression_branch(features, bottleneck_dim, num_expressions, dropout=0.0):
     x = keras.layers.Dense(bottleneck_dim, use_bias=False, name="expression_bottleneck")(
         features
     )
-    x = keras.layers.BatchNormalization(
-        momentum=BATCH_NORM_MOMENTUM, name="expression_bottleneck_bn"
-    )(x)
+    x = batch_normalization("expression_bottleneck_bn")(x)
     x = keras.layers.ReLU(name="expression_bottleneck_relu")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="expression_dropout")(x)
