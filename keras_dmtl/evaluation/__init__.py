@@ -1,0 +1,1 @@
+"""Evaluation metrics: face verification and expression recognition (numpy only)."""

@@ -1,0 +1,173 @@
+"""Face verification metrics: pairs, ROC, EER, TAR at a FAR, and the 10-fold protocol.
+
+Scores are cosine similarities; a pair is accepted as "same person" when its score
+is >= the threshold. Numpy only.
+"""
+
+import numpy as np
+
+NOT_ENOUGH_PAIRS = "not enough pairs"
+
+
+def make_pairs(subjects, max_pairs=None, seed=0):
+    """All genuine pairs within subjects and as many impostor pairs, seeded.
+
+    Args:
+        subjects: (N,) subject key of each sample.
+        max_pairs: optional cap on the genuine pairs (a random subset); the
+            impostor count always equals the genuine count.
+        seed: seeds the subsets and the impostor draw.
+
+    Returns:
+        (index_a, index_b, is_same) int64, int64, bool arrays.
+    """
+    subjects = np.asarray(subjects)
+    rng = np.random.default_rng(seed)
+    a, b = np.triu_indices(len(subjects), k=1)
+    same = subjects[a] == subjects[b]
+    genuine = np.flatnonzero(same)
+    impostor = np.flatnonzero(~same)
+    if max_pairs is not None and len(genuine) > max_pairs:
+        genuine = rng.choice(genuine, max_pairs, replace=False)
+    count = min(len(genuine), len(impostor))
+    genuine = np.sort(rng.choice(genuine, count, replace=False)) if count < len(genuine) else genuine
+    impostor = np.sort(rng.choice(impostor, count, replace=False))
+    chosen = np.concatenate([genuine, impostor])
+    return a[chosen], b[chosen], np.concatenate([np.ones(count, bool), np.zeros(count, bool)])
+
+
+def cosine_scores(embeddings_a, embeddings_b):
+    """Cosine similarity of matching rows (L2-normalised here)."""
+    a = np.asarray(embeddings_a, np.float64)
+    b = np.asarray(embeddings_b, np.float64)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return np.sum(a * b, axis=1)
+
+
+def roc_curve(scores, is_same):
+    """Exact ROC: one point per distinct score used as the threshold.
+
+    Returns:
+        (far, tar, thresholds), thresholds descending; the first point is
+        (0, 0) at threshold +inf.
+    """
+    scores = np.asarray(scores, np.float64)
+    is_same = np.asarray(is_same, bool)
+    thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
+    accepted_same = np.array([np.sum(scores[is_same] >= t) for t in thresholds])
+    accepted_diff = np.array([np.sum(scores[~is_same] >= t) for t in thresholds])
+    return accepted_diff / max((~is_same).sum(), 1), accepted_same / max(is_same.sum(), 1), thresholds
+
+
+def roc_auc(scores, is_same):
+    """Area under the ROC (trapezoid), i.e. P(genuine > impostor) with ties counted 1/2."""
+    far, tar, _ = roc_curve(scores, is_same)
+    return float(np.trapezoid(tar, far))
+
+
+def equal_error_rate(scores, is_same):
+    """The rate where FAR equals FRR, interpolated linearly between ROC points."""
+    far, tar, _ = roc_curve(scores, is_same)
+    frr = 1.0 - tar
+    difference = far - frr  # rises from -1 at threshold +inf
+    crossing = int(np.argmax(difference >= 0))
+    if crossing == 0:
+        return float(far[0])
+    d0, d1 = difference[crossing - 1], difference[crossing]
+    t = d0 / (d0 - d1)
+    return float(far[crossing - 1] + t * (far[crossing] - far[crossing - 1]))
+
+
+def threshold_at_far(scores, is_same, far):
+    """The lowest threshold whose false-accept rate on these pairs is <= `far`.
+
+    Returns:
+        (threshold, tar), or None when there are fewer than 1 / far impostor
+        pairs: such a FAR cannot be measured on this pair set.
+    """
+    scores = np.asarray(scores, np.float64)
+    is_same = np.asarray(is_same, bool)
+    impostor = np.sort(scores[~is_same])[::-1]
+    if len(impostor) < int(np.ceil(1.0 / far)):
+        return None
+    allowed = int(np.floor(far * len(impostor)))  # impostors that may be accepted
+    # Accept strictly above the (allowed+1)-th highest impostor score.
+    threshold = np.nextafter(impostor[allowed], np.inf)
+    tar = float(np.mean(scores[is_same] >= threshold)) if is_same.any() else 0.0
+    return float(threshold), tar
+
+
+def best_accuracy_threshold(scores, is_same):
+    """The threshold that maximises accuracy on these pairs (midpoints of scores)."""
+    candidates = np.unique(scores)
+    candidates = np.concatenate([[candidates[0] - 1e-6], (candidates[:-1] + candidates[1:]) / 2,
+                                 [candidates[-1] + 1e-6]])
+    accuracies = [np.mean((scores >= t) == is_same) for t in candidates]
+    return float(candidates[int(np.argmax(accuracies))])
+
+
+def ten_fold_accuracy(scores, is_same, folds=10):
+    """The LFW protocol: pick the threshold on 9 folds, score the 10th.
+
+    Folds are contiguous blocks of the pair list (as in LFW's pairs.txt); callers
+    that build pairs themselves interleave genuine and impostor pairs first.
+
+    Returns:
+        (mean accuracy, std, per-fold thresholds).
+    """
+    scores = np.asarray(scores, np.float64)
+    is_same = np.asarray(is_same, bool)
+    fold_of = np.arange(len(scores)) * folds // len(scores)
+    accuracies, thresholds = [], []
+    for fold in range(folds):
+        held_out = fold_of == fold
+        threshold = best_accuracy_threshold(scores[~held_out], is_same[~held_out])
+        thresholds.append(threshold)
+        accuracies.append(np.mean((scores[held_out] >= threshold) == is_same[held_out]))
+    return float(np.mean(accuracies)), float(np.std(accuracies)), thresholds
+
+
+def evaluate_pairs(scores, is_same, folds=10, fars=(1e-3, 1e-4)):
+    """All verification metrics of a scored pair list, JSON-serialisable."""
+    scores = np.asarray(scores, np.float64)
+    is_same = np.asarray(is_same, bool)
+    accuracy, std, _ = ten_fold_accuracy(scores, is_same, folds)
+    metrics = {
+        "pairs": int(len(scores)),
+        "accuracy": accuracy,
+        "accuracy_std": std,
+        "auc": roc_auc(scores, is_same),
+        "eer": equal_error_rate(scores, is_same),
+    }
+    for far in fars:
+        found = threshold_at_far(scores, is_same, far)
+        metrics[f"tar@far={far:g}"] = NOT_ENOUGH_PAIRS if found is None else found[1]
+        metrics[f"threshold@far={far:g}"] = NOT_ENOUGH_PAIRS if found is None else found[0]
+    return metrics
+
+
+def evaluate_verification(embeddings, subjects, flip_embeddings=None, folds=10, max_pairs=3000,
+                          seed=0):
+    """Verification on held-out subjects: all genuine pairs, as many impostors.
+
+    Args:
+        embeddings: (N, D) face embeddings.
+        subjects: (N,) subject keys.
+        flip_embeddings: optional embeddings of the mirrored images, averaged in.
+        folds: folds of the accuracy protocol.
+        max_pairs: cap on genuine pairs.
+        seed: seeds the pair draw.
+
+    Returns:
+        The dict of `evaluate_pairs`.
+    """
+    embeddings = np.asarray(embeddings, np.float64)
+    if flip_embeddings is not None:
+        embeddings = embeddings + np.asarray(flip_embeddings, np.float64)
+    a, b, is_same = make_pairs(subjects, max_pairs=max_pairs, seed=seed)
+    # Interleave genuine and impostor pairs so every fold holds both.
+    half = len(is_same) // 2
+    order = np.ravel(np.column_stack([np.arange(half), np.arange(half) + half]))
+    a, b, is_same = a[order], b[order], is_same[order]
+    return evaluate_pairs(cosine_scores(embeddings[a], embeddings[b]), is_same, folds)
