@@ -1,0 +1,139 @@
+"""Decode, detect, align and cache: from `FaceRecords` to `FaceArrays`.
+
+Detection is the slow part (MTCNN: ~0.13 s per photo on two CPU cores), so the
+aligned crops are cached as one `.npz` keyed by the sources (paths with their
+sizes and modification times, or the pixels) and every setting that changes the
+crops. A second run with the same inputs loads the cache and detects nothing.
+"""
+
+import collections
+import hashlib
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from keras_dmtl.data.alignment import align_face
+from keras_dmtl.data.alignment import crop_box
+from keras_dmtl.data.alignment import preprocess_crop
+from keras_dmtl.data.detection import largest_face
+from keras_dmtl.data.detection import make_detector
+from keras_dmtl.data.records import DataError
+from keras_dmtl.data.records import FaceArrays
+from keras_dmtl.io_utils import atomic_path
+
+_LOG = logging.getLogger(__name__)
+# Bump when the crop-making code changes, so that old caches are not reused.
+_CACHE_VERSION = 1
+
+
+def decode_image(source):
+    """Returns an RGB (or grayscale) uint8 image from a path or an array, or None."""
+    if isinstance(source, np.ndarray):
+        return source
+    image = cv2.imread(source, cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def face_crop(image, detector, image_size, channels, margin):
+    """The model input for one decoded image, or None when no face is found."""
+    if detector is None:
+        return preprocess_crop(image, image_size, channels)
+    face = largest_face(detector.detect(image))
+    if face is None:
+        return None
+    if face.landmarks is not None:
+        crop = align_face(image, face.landmarks, image_size, margin)
+    else:
+        crop = crop_box(image, face.box, image_size, margin)
+    return preprocess_crop(crop, image_size, channels)
+
+
+def cache_key(records, image_size, channels, detector, margin):
+    """A hash of everything the crops depend on."""
+    digest = hashlib.sha256()
+    digest.update(repr((_CACHE_VERSION, image_size, channels, detector, margin)).encode())
+    for source in records.sources:
+        if isinstance(source, np.ndarray):
+            digest.update(np.ascontiguousarray(source).tobytes())
+        else:
+            try:
+                stat = os.stat(source)
+                digest.update(f"{source}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            except OSError:
+                digest.update(f"{source}|missing".encode())
+    return digest.hexdigest()[:24]
+
+
+def load_faces(records, image_size, channels, detector="none", margin=0.2, cache_dir=None,
+               skip_bad_images=False):
+    """Turns records into aligned face crops, using the cache when it is valid.
+
+    Args:
+        records: `FaceRecords` from a reader.
+        image_size: side of the crops.
+        channels: 1 (grayscale) or 3 (RGB).
+        detector: "none" (images are already face crops), "haar", "mtcnn" or
+            "yunet:/path/model.onnx".
+        margin: context kept around the face (fraction of its size).
+        cache_dir: folder for the `.npz` cache; None disables caching.
+        skip_bad_images: skip unreadable images and images without a face
+            (counted in one log line) instead of raising.
+
+    Returns:
+        `FaceArrays` with the samples that produced a crop.
+
+    Raises:
+        DataError: an unreadable image or one without a face, naming the file,
+            unless `skip_bad_images`.
+    """
+    if len(records) == 0:
+        raise DataError(f"No images found in the {records.dataset} data: check --data_dir.")
+    cache_path = None
+    if cache_dir:
+        key = cache_key(records, image_size, channels, detector, margin)
+        cache_path = os.path.join(cache_dir, f"faces_{records.dataset}_{key}.npz")
+        if os.path.exists(cache_path):
+            with np.load(cache_path) as cached:
+                _LOG.info("Loaded %d cached face crops from %s", len(cached["kept"]), cache_path)
+                return _arrays(records, cached["images"], cached["kept"])
+    face_detector = make_detector(detector)
+    crops, kept, problems = [], [], collections.Counter()
+    for index, source in enumerate(records.sources):
+        name = source if isinstance(source, str) else f"{records.dataset} sample {index}"
+        image = decode_image(source)
+        if image is None:
+            problem = "unreadable or corrupt"
+        else:
+            crop = face_crop(image, face_detector, image_size, channels, margin)
+            problem = "no face found" if crop is None else None
+        if problem is not None:
+            if not skip_bad_images:
+                raise DataError(f"{name}: {problem}; remove it or pass --skip_bad_images.")
+            problems[problem] += 1
+            continue
+        crops.append(crop)
+        kept.append(index)
+    if problems:
+        _LOG.warning("Skipped %d of %d images (%s).", sum(problems.values()), len(records),
+                     ", ".join(f"{count} {reason}" for reason, count in problems.items()))
+    if not crops:
+        raise DataError(f"No usable face in the {len(records)} images of {records.dataset}: "
+                        "check --data_dir and --detector.")
+    images = np.stack(crops)
+    kept = np.asarray(kept, np.int64)
+    if cache_path:
+        with atomic_path(cache_path) as temporary:
+            with open(temporary, "wb") as stream:
+                np.savez(stream, images=images, kept=kept)
+    return _arrays(records, images, kept)
+
+
+def _arrays(records, images, kept):
+    chosen = records.subset(kept)
+    return FaceArrays(images=images, identity=chosen.identity, expression=chosen.expression,
+                      subject=chosen.subject, identity_names=list(records.identity_names),
+                      expression_names=list(records.expression_names))

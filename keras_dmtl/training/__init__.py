@@ -1,0 +1,1 @@
+"""From arrays of faces to a trained, evaluated model in a run folder."""

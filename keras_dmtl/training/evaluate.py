@@ -1,0 +1,57 @@
+"""Scores a trained model on a split: expression, identity and verification metrics."""
+
+import numpy as np
+
+from keras_dmtl.evaluation.expression import evaluate_expression
+from keras_dmtl.evaluation.verification import evaluate_verification
+
+
+def predict_arrays(model, images, batch_size=64):
+    """Runs the network in inference mode over `images`.
+
+    Returns:
+        dict of numpy arrays: "embedding", "identity_logits", "expression_logits",
+        "task_weights".
+    """
+    outputs = model.predict(images.astype("float32"), batch_size=batch_size, verbose=0)
+    return {name: np.asarray(value) for name, value in outputs.items()}
+
+
+def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
+    """Evaluates `model` on one split.
+
+    Args:
+        model: a `DynamicMultiTaskModel`.
+        arrays: the split's `FaceArrays` (identity labels index the model's
+            classifier, -1 where the identity was not trained on).
+        verification_subjects: (N,) subject key per sample for verification
+            pairs, or "" for samples that carry no identity.
+        batch_size: inference batch size.
+        seed: seeds the impostor pairs.
+
+    Returns:
+        A JSON-serialisable dict of metrics.
+    """
+    outputs = predict_arrays(model, arrays.images, batch_size)
+    metrics = {"samples": int(len(arrays))}
+    expression_labelled = arrays.expression >= 0
+    if expression_labelled.any():
+        predicted = outputs["expression_logits"].argmax(axis=1)
+        metrics["expression"] = evaluate_expression(
+            arrays.expression, predicted, arrays.expression_names
+        )
+    identity_labelled = arrays.identity >= 0
+    if identity_labelled.any():
+        predicted = outputs["identity_logits"].argmax(axis=1)
+        metrics["identity_accuracy"] = float(
+            np.mean(predicted[identity_labelled] == arrays.identity[identity_labelled])
+        )
+    with_identity = verification_subjects != ""
+    if len(np.unique(verification_subjects[with_identity])) >= 2:
+        metrics["verification"] = evaluate_verification(
+            outputs["embedding"][with_identity],
+            verification_subjects[with_identity],
+            seed=seed,
+        )
+    metrics["task_weights_mean"] = [float(w) for w in outputs["task_weights"].mean(axis=0)]
+    return metrics

@@ -1,0 +1,276 @@
+"""One training run: data in, a trained and evaluated model in a run folder out.
+
+The run folder holds `config.json`, `checkpoint.keras` + `training_state.json`
+(after every epoch; `resume=True` continues from them), TensorBoard logs under
+`logs/`, `metrics.json`, the PNG plots and the final `model.keras`.
+"""
+
+import dataclasses
+import logging
+import os
+from typing import Optional, Tuple
+
+import keras
+import numpy as np
+
+from keras_dmtl.data.loading import load_faces
+from keras_dmtl.data.pipeline import make_dataset
+from keras_dmtl.data.readers import read_ckplus48
+from keras_dmtl.data.readers import read_dataset
+from keras_dmtl.data.records import MISSING_LABEL
+from keras_dmtl.data.records import DataError
+from keras_dmtl.data.splits import split_by_subject
+from keras_dmtl.data.synthetic import write_synthetic_dataset
+from keras_dmtl.evaluation.plots import plot_series
+from keras_dmtl import weighting as weighting_lib
+from keras_dmtl.models.multitask import DynamicMultiTaskModel
+from keras_dmtl.training.callbacks import CHECKPOINT_NAME
+from keras_dmtl.training.callbacks import STATE_NAME
+from keras_dmtl.training.callbacks import EpochCheckpoint
+from keras_dmtl.training.callbacks import StepHistory
+from keras_dmtl.training.evaluate import evaluate_split
+from keras_dmtl.io_utils import atomic_path
+from keras_dmtl.io_utils import read_json
+from keras_dmtl.io_utils import write_json
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run; `train.py` fills it from its flags."""
+
+    data_dir: Optional[str] = None
+    dataset: str = "auto"
+    out_dir: str = "runs/default"
+    cache_dir: str = "data_cache"
+    backbone: str = "tiny"
+    backbone_width: float = 1.0
+    image_size: int = 64
+    channels: int = 1
+    embedding_dim: int = 128
+    weighting: str = "dynamic"
+    static_weights: Tuple[float, float] = (0.5, 0.5)
+    center_loss_alpha: float = 0.1
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_lr: float = 0.01
+    jit_compile: bool = True
+    mixed_precision: bool = False
+    seed: int = 0
+    resume: bool = False
+    detector: str = "none"
+    skip_bad_images: bool = False
+    augment: bool = True
+    balance: Optional[str] = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    generated_identities: int = 20
+    generated_sequences: int = 2
+    verbose: int = 1
+
+
+@dataclasses.dataclass
+class Splits:
+    train: object
+    validation: object
+    test: object
+    verification_subjects: dict
+
+
+def load_arrays(config):
+    """Reads, detects, aligns and caches the faces the config points at.
+
+    With no `data_dir`, a generated face set (CK+48 layout) is written once under
+    `cache_dir` and used.
+    """
+    if config.data_dir:
+        records = read_dataset(config.data_dir, config.dataset)
+    else:
+        generated = os.path.join(
+            config.cache_dir,
+            f"generated_faces_{config.generated_identities}ids_"
+            f"{config.generated_sequences}seq_seed{config.seed}",
+        )
+        write_synthetic_dataset(
+            generated,
+            num_identities=config.generated_identities,
+            sequences_per_pair=config.generated_sequences,
+            image_size=max(config.image_size, 64),
+            seed=config.seed,
+        )
+        records = read_ckplus48(generated)
+    return load_faces(
+        records,
+        image_size=config.image_size,
+        channels=config.channels,
+        detector=config.detector,
+        cache_dir=config.cache_dir,
+        skip_bad_images=config.skip_bad_images,
+    )
+
+
+def split_arrays(arrays, config):
+    """Splits by subject; identities are renumbered over the training split.
+
+    Held-out subjects are never in the identity classifier (their identity label
+    becomes -1); they are scored by verification instead.
+    """
+    fractions = (1.0 - config.val_fraction - config.test_fraction,
+                 config.val_fraction, config.test_fraction)
+    indices = split_by_subject(arrays.subject, fractions, seed=config.seed)
+    train = arrays.subset(indices[0])
+    trained_ids = np.unique(train.identity[train.identity >= 0])
+    if len(trained_ids) == 0:
+        raise DataError(
+            "The training split has no identity labels: add a dataset with identities "
+            "(e.g. LFW-style folders) to --data_dir."
+        )
+    new_index = np.full(max(arrays.identity.max() + 1, 1), MISSING_LABEL, dtype=np.int64)
+    new_index[trained_ids] = np.arange(len(trained_ids))
+    names = [arrays.identity_names[i] for i in trained_ids]
+
+    def renumber(part):
+        identity = np.where(part.identity >= 0, new_index[np.maximum(part.identity, 0)],
+                            MISSING_LABEL)
+        return dataclasses.replace(part, identity=identity, identity_names=names)
+
+    parts = [arrays.subset(i) for i in indices]
+    verification = {
+        name: np.where(part.identity >= 0, part.subject, "")
+        for name, part in zip(("train", "validation", "test"), parts)
+    }
+    return Splits(*(renumber(part) for part in parts), verification)
+
+
+def build_model(config, num_identities, num_expressions):
+    """A compiled `DynamicMultiTaskModel` for the config."""
+    strategy_kwargs = {}
+    if config.weighting == "static":
+        strategy_kwargs["weights"] = tuple(config.static_weights)
+    model = DynamicMultiTaskModel(
+        num_identities,
+        num_expressions,
+        backbone=config.backbone,
+        input_shape=(config.image_size, config.image_size, config.channels),
+        backbone_width=config.backbone_width,
+        embedding_dim=config.embedding_dim,
+        weighting=weighting_lib.get(config.weighting, **strategy_kwargs),
+        center_loss_alpha=config.center_loss_alpha,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        weight_optimizer=keras.optimizers.SGD(config.weight_lr),
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def _prepare_run_dir(config):
+    checkpoint = os.path.join(config.out_dir, CHECKPOINT_NAME)
+    if config.resume:
+        if not os.path.exists(checkpoint):
+            raise DataError(
+                f"--resume: no checkpoint at {checkpoint}; run without --resume to start "
+                "a new run, or point --out_dir at the run to continue."
+            )
+        saved = read_json(os.path.join(config.out_dir, "config.json"))
+        return saved, read_json(os.path.join(config.out_dir, STATE_NAME))
+    if os.path.exists(checkpoint):
+        raise DataError(
+            f"--out_dir {config.out_dir} already holds a run; pass --resume to continue "
+            "it or choose another --out_dir (nothing was overwritten)."
+        )
+    os.makedirs(config.out_dir, exist_ok=True)
+    write_json(os.path.join(config.out_dir, "config.json"), dataclasses.asdict(config))
+    return None, None
+
+
+def _write_plots(run_dir, step_history, epoch_history):
+    plot_series(
+        os.path.join(run_dir, "task_weights.png"),
+        {"w_face": step_history["w_face"], "w_expression": step_history["w_expression"]},
+        title="Task weights over training",
+        xlabel="step",
+        ylabel="weight",
+    )
+    curves = {name: values for name, values in epoch_history.items() if name.endswith("loss")}
+    plot_series(
+        os.path.join(run_dir, "loss_curves.png"),
+        curves,
+        title="Losses per epoch",
+        xlabel="epoch",
+        ylabel="loss",
+    )
+
+
+def train(config):
+    """Runs training, evaluation and saving for `config`.
+
+    Args:
+        config: a `TrainConfig`.
+
+    Returns:
+        The metrics dict that is also written to `metrics.json`.
+
+    Raises:
+        DataError: bad input (named in the message); nothing already in the run
+            folder is overwritten.
+    """
+    saved_config, state = _prepare_run_dir(config)
+    if saved_config is not None:
+        # A resumed run continues with the settings it started with.
+        saved_config.update(resume=True, epochs=config.epochs, out_dir=config.out_dir)
+        saved_config["static_weights"] = tuple(saved_config["static_weights"])
+        config = TrainConfig(**saved_config)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(config.seed)
+
+    splits = split_arrays(load_arrays(config), config)
+    train_ds = make_dataset(splits.train, config.batch_size, training=True, seed=config.seed,
+                            augment=config.augment, balance=config.balance)
+    validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
+                                 seed=config.seed)
+    if state is not None:
+        model = keras.saving.load_model(os.path.join(config.out_dir, CHECKPOINT_NAME))
+        initial_epoch = state["epochs_done"]
+        step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"),
+                                   state["global_step"], state["step_history"])
+        epoch_history = state["epoch_history"]
+    else:
+        model = build_model(config, len(splits.train.identity_names),
+                            len(splits.train.expression_names))
+        initial_epoch, epoch_history = 0, {}
+        step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"))
+    callbacks = [
+        step_history,
+        keras.callbacks.TensorBoard(os.path.join(config.out_dir, "logs"), update_freq="epoch"),
+        EpochCheckpoint(config.out_dir, step_history, epoch_history),
+    ]
+    if initial_epoch < config.epochs:
+        model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
+                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=config.verbose)
+
+    metrics = {
+        "weighting": keras.saving.serialize_keras_object(model.weighting)["config"],
+        "final_task_weights": {
+            "w_face": step_history.history["w_face"][-1] if step_history.history["w_face"] else None,
+            "w_expression": (step_history.history["w_expression"][-1]
+                             if step_history.history["w_expression"] else None),
+        },
+        "train_mode_last_epoch": {k: v[-1] for k, v in epoch_history.items()},
+    }
+    for name in ("train", "validation", "test"):
+        metrics[name] = evaluate_split(model, getattr(splits, name),
+                                       splits.verification_subjects[name], seed=config.seed)
+    write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
+    write_json(os.path.join(config.out_dir, "labels.json"), {
+        "identity_names": list(splits.train.identity_names),
+        "expression_names": list(splits.train.expression_names),
+    })
+    _write_plots(config.out_dir, step_history.history, epoch_history)
+    with atomic_path(os.path.join(config.out_dir, "model.keras")) as temporary:
+        model.save(temporary)
+    return metrics
