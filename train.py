@@ -31,7 +31,7 @@ flags.DEFINE_string("weighting", "dynamic", "Task weighting strategy: dynamic, s
 flags.DEFINE_list("static_weights", ["0.5", "0.5"], "w_face,w_expression for --weighting=static; "
                   "1,0 and 0,1 are the single-task networks.")
 flags.DEFINE_float("center_loss_alpha", 0.1, "Weight of the center loss inside the face loss.")
-flags.DEFINE_integer("epochs", 15, "Epochs to train (in total, when resuming).")
+flags.DEFINE_integer("epochs", 20, "Epochs to train (in total, when resuming).")
 flags.DEFINE_integer("batch_size", 32, "Images per step.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of the trunk and branches.")
 flags.DEFINE_float("weight_lr", 0.01, "SGD learning rate of the dynamic-weight-unit.")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 DEFAULT_EXPRESSIONS = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 3
 _STAMP = "generated_faces.json"
 _SUPERSAMPLE = 4
 
@@ -69,10 +69,10 @@ def _mouth_curve(person, shape, intensity):
     curve, opening, width, lift = shape[0], shape[1], shape[2], shape[3]
     half = person["mouth_w"] * (1 + (width - 1) * intensity) / 2
     xs = np.linspace(-half, half, 21)
-    bend = -curve * intensity * 0.05 * (xs / half) ** 2
-    bend += lift * intensity * 0.03 * np.clip(xs / half, 0, 1)  # one corner up
+    bend = -curve * intensity * 0.09 * (xs / half) ** 2
+    bend += lift * intensity * 0.06 * np.clip(xs / half, 0, 1)  # one corner up
     upper = person["mouth_y"] + bend + 0.03 * curve * intensity * 0.5
-    lower = upper + opening * intensity * 0.08 * np.cos(np.pi * xs / (2 * half))
+    lower = upper + opening * intensity * 0.12 * np.cos(np.pi * xs / (2 * half))
     return xs, upper, lower
 
 
@@ -128,13 +128,13 @@ def render_face(person, expression, intensity, rng, size=64, channels=1):
         cv2.circle(canvas, _point(cx, cy, ex, eye_y, s), int(min(radius_x, radius_y) * 0.7), 30, -1)
         landmarks.append((cx + ex, cy + eye_y))
         # Brows: raised/lowered, inner end tilted (anger down, sadness up).
-        raise_ = shape[4] * intensity * 0.035
-        tilt = shape[5] * intensity * 0.03
+        raise_ = shape[4] * intensity * 0.06
+        tilt = shape[5] * intensity * 0.05
         inner = _point(cx, cy, ex - side * person["eye_size"] * 1.3,
                        eye_y - person["brow_gap"] - raise_ + tilt, s)
         outer = _point(cx, cy, ex + side * person["eye_size"] * 1.4,
                        eye_y - person["brow_gap"] - raise_ - tilt * 0.3, s)
-        cv2.line(canvas, inner, outer, hair * 0.8, max(int(person["brow_thickness"] * s), 2))
+        cv2.line(canvas, inner, outer, hair * 0.6, max(int(person["brow_thickness"] * 1.5 * s), 3))
         if person["glasses"]:
             cv2.circle(canvas, _point(cx, cy, ex, eye_y, s), int(person["eye_size"] * 1.9 * s),
                        20, max(int(0.008 * s), 2))
@@ -152,7 +152,7 @@ def render_face(person, expression, intensity, rng, size=64, channels=1):
     # Mouth: lips as a filled polygon between the upper and lower curves.
     xs, upper, lower = _mouth_curve(person, shape, intensity)
     top = np.stack([cx + xs, cy + upper], axis=1)
-    bottom = np.stack([cx + xs, cy + lower + 0.012], axis=1)[::-1]
+    bottom = np.stack([cx + xs, cy + lower + 0.018], axis=1)[::-1]
     polygon = (np.concatenate([top, bottom]) * s).astype(np.int32)
     cv2.fillPoly(canvas, [polygon], 40 if shape[1] * intensity > 0.2 else skin * 0.4)
     landmarks.extend([(cx + xs[0], cy + upper[0]), (cx + xs[-1], cy + upper[-1])])
@@ -171,7 +171,7 @@ def render_face(person, expression, intensity, rng, size=64, channels=1):
     sigma = rng.uniform(0.0, 0.9)
     if sigma > 0.3:
         image = cv2.GaussianBlur(image, (0, 0), sigma)
-    image = image + rng.normal(0, rng.uniform(3, 9), image.shape)
+    image = image + rng.normal(0, rng.uniform(2, 7), image.shape)
     image = np.clip(image, 0, 255).astype(np.uint8)
     points = np.array(landmarks) * size
     points = points @ matrix[:, :2].T + matrix[:, 2]

@@ -299,7 +299,10 @@ def mobile_trunk(x, width: float = 1.0, prefix: str = ""):
 
 
 def tiny_trunk(x, width: float = 1.0, prefix: str = ""):
-    """Three conv layers (16-32-64 filters) for tests and quick runs.
+    """Four conv layers (16-32-64-96 filters) for tests and quick runs.
+
+    Three poolings give the last layer a receptive field that spans a mouth or an
+    eye at 64x64, which expression needs; fewer leave it seeing only edges.
 
     Args:
         x: rescaled images (B, H, W, C).
@@ -307,14 +310,13 @@ def tiny_trunk(x, width: float = 1.0, prefix: str = ""):
         prefix: prepended to every layer name.
 
     Returns:
-        Features (B, D) after global average pooling; D = 64 at width 1.0.
+        Features (B, D) after global average pooling; D = 96 at width 1.0.
     """
     p = prefix
-    x = conv_bn_act(x, scaled_filters(16, width), 3, name=f"{p}conv1")
-    x = layers.MaxPooling2D(2, padding="same", name=f"{p}pool1")(x)
-    x = conv_bn_act(x, scaled_filters(32, width), 3, name=f"{p}conv2")
-    x = layers.MaxPooling2D(2, padding="same", name=f"{p}pool2")(x)
-    x = conv_bn_act(x, scaled_filters(64, width), 3, name=f"{p}conv3")
+    for index, filters in enumerate((16, 32, 64), start=1):
+        x = conv_bn_act(x, scaled_filters(filters, width), 3, name=f"{p}conv{index}")
+        x = layers.MaxPooling2D(2, padding="same", name=f"{p}pool{index}")(x)
+    x = conv_bn_act(x, scaled_filters(96, width), 3, name=f"{p}conv4")
     return layers.GlobalAveragePooling2D(name=f"{p}features")(x)
 
 

@@ -251,7 +251,8 @@ def train(config):
     ]
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
-                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=config.verbose)
+                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=config.verbose,
+                  shuffle=False)
 
     metrics = {
         "weighting": keras.saving.serialize_keras_object(model.weighting)["config"],

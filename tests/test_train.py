@@ -1,0 +1,102 @@
+"""train.py end to end on generated faces: learning, run folder, resume, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_dmtl.data.records import DataError
+from keras_dmtl.training import callbacks
+from keras_dmtl.training.run import TrainConfig
+from keras_dmtl.training.run import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def _config(out_dir, cache_dir, **overrides):
+    settings = dict(out_dir=str(out_dir), cache_dir=cache_dir, image_size=48, batch_size=16,
+                    generated_identities=10, generated_sequences=1, val_fraction=0.2,
+                    test_fraction=0.2, embedding_dim=32, verbose=0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_generated_faces_train_above_chance(tmp_path, cache_dir):
+    metrics = train(_config(tmp_path / "run", cache_dir, epochs=15))
+    run = tmp_path / "run"
+    for name in ("config.json", "checkpoint.keras", "training_state.json", "metrics.json",
+                 "task_weights.png", "loss_curves.png", "model.keras", "labels.json"):
+        assert (run / name).exists(), name
+    assert list((run / "logs").rglob("events.out.tfevents*"))
+    train_split = metrics["train"]
+    identities = len(json.loads((run / "labels.json").read_text())["identity_names"])
+    # 7 expressions, 6 training identities: chance is 1/7 and 1/6.
+    assert train_split["expression"]["accuracy"] > 2 / 7
+    assert train_split["identity_accuracy"] > 2 / identities
+    # Inference mode (moving BatchNorm statistics) must track training mode.
+    train_mode = metrics["train_mode_last_epoch"]
+    assert train_split["expression"]["accuracy"] > train_mode["expression_accuracy"] - 0.15
+    assert train_split["identity_accuracy"] > train_mode["identity_accuracy"] - 0.15
+    assert metrics["validation"]["verification"]["pairs"] > 0
+    assert 0 <= metrics["final_task_weights"]["w_face"] <= 1
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypatch):
+    config = _config(tmp_path / "run", cache_dir, epochs=2, image_size=32, jit_compile=False)
+    original = callbacks.StepHistory.on_train_batch_end
+    interrupted = {}
+
+    def interrupt_in_second_epoch(self, batch, logs=None):
+        original(self, batch, logs)
+        steps = self.params["steps"]
+        if self.step == steps + 2:
+            interrupted["steps_per_epoch"] = steps
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.StepHistory, "on_train_batch_end", interrupt_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.undo()
+    steps = interrupted["steps_per_epoch"]
+    saved = keras.saving.load_model(tmp_path / "run" / "checkpoint.keras")
+    assert int(saved.optimizer.iterations) == steps
+    saved_moments = [v.numpy() for v in saved.optimizer.variables if "momentum" in v.path]
+
+    with pytest.raises(DataError, match="--resume"):
+        train(config)  # a run is there: refuse to overwrite it
+    resumed = TrainConfig(**{**config.__dict__, "resume": True})
+    train(resumed)
+    state = json.loads((tmp_path / "run" / "training_state.json").read_text())
+    assert state["epochs_done"] == 2
+    assert len(state["step_history"]["w_face"]) == 2 * steps
+    final = keras.saving.load_model(tmp_path / "run" / "checkpoint.keras")
+    # A fresh optimizer would have counted only the second epoch's steps.
+    assert int(final.optimizer.iterations) == 2 * steps
+    assert int(final.weight_optimizer.iterations) == 2 * steps
+    final_moments = [v.numpy() for v in final.optimizer.variables if "momentum" in v.path]
+    assert any(not np.allclose(a, b) for a, b in zip(saved_moments, final_moments))
+
+
+def test_resume_without_checkpoint_is_refused(tmp_path, cache_dir):
+    with pytest.raises(DataError, match="no checkpoint"):
+        train(_config(tmp_path / "empty", cache_dir, resume=True))
+
+
+def test_cli_bad_data_dir_gives_one_clear_line(tmp_path):
+    missing = tmp_path / "no_such_dataset"
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train.py"), f"--data_dir={missing}",
+         f"--out_dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(missing) in result.stderr
