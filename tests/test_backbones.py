@@ -85,7 +85,7 @@ def test_width_multiplier_scales_filters_in_multiples_of_eight():
     assert backbones.scaled_filters(16, 0.1) == backbones.CHANNEL_DIVISOR
     narrow = backbones.build_backbone("tiny", SHAPES[0], width=0.5)
     wide = backbones.build_backbone("tiny", SHAPES[0], width=2.0)
-    assert narrow.output.shape[-1] == 32 and wide.output.shape[-1] == 128
+    assert narrow.output.shape[-1] == 48 and wide.output.shape[-1] == 192
     assert narrow.count_params() < built("tiny", SHAPES[0]).count_params() < wide.count_params()
 
 
@@ -97,7 +97,7 @@ def test_name_prefix_lets_two_trunks_share_one_graph():
     assert all(layer.name.startswith("teacher_") for layer in teacher.layers)
     both = keras.Model(images, [teacher(images), student(images)])
     outputs = both(random_pixels(SHAPES[0]))
-    assert outputs[0].shape == outputs[1].shape == (2, 64)
+    assert outputs[0].shape == outputs[1].shape == (2, 96)
 
 
 @pytest.mark.parametrize("name", sorted(backbones.BACKBONES))

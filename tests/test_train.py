@@ -34,7 +34,8 @@ def test_generated_faces_train_above_chance(tmp_path, cache_dir):
     metrics = train(_config(tmp_path / "run", cache_dir, epochs=15))
     run = tmp_path / "run"
     for name in ("config.json", "checkpoint.keras", "training_state.json", "metrics.json",
-                 "task_weights.png", "loss_curves.png", "model.keras", "labels.json"):
+                 "task_weights.png", "loss_curves.png", "model.keras", "labels.json",
+                 "confusion_test.csv", "confusion_test.png"):
         assert (run / name).exists(), name
     assert list((run / "logs").rglob("events.out.tfevents*"))
     train_split = metrics["train"]

@@ -58,16 +58,8 @@ _EXPRESSION_ALIASES = {
 }
 
 # The datasets' own label codes, as published.
-_CKPLUS_CODES = (
-    "neutral",
-    "anger",
-    "contempt",
-    "disgust",
-    "fear",
-    "happy",
-    "sadness",
-    "surprise",
-)
+# CK+ codes 0..7 are the canonical order itself.
+_CKPLUS_CODES = CANONICAL_EXPRESSIONS
 _FER2013_CODES = ("anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral")
 _OULU_CASIA_EXPRESSIONS = ("anger", "disgust", "fear", "happy", "sadness", "surprise")
 

@@ -21,6 +21,8 @@ from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.splits import split_by_subject
 from keras_dmtl.data.synthetic import write_synthetic_dataset
+from keras_dmtl.evaluation.expression import write_confusion_csv
+from keras_dmtl.evaluation.expression import write_confusion_png
 from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
@@ -187,6 +189,17 @@ def _prepare_run_dir(config):
     return None, None
 
 
+def _write_confusion(run_dir, metrics):
+    for split in ("validation", "test"):
+        expression = metrics[split].get("expression")
+        if expression:
+            base = os.path.join(run_dir, f"confusion_{split}")
+            write_confusion_csv(base + ".csv", expression["confusion_matrix"],
+                                expression["class_names"])
+            write_confusion_png(base + ".png", expression["confusion_matrix"],
+                                expression["class_names"], title=f"Expression, {split} split")
+
+
 def _write_plots(run_dir, step_history, epoch_history):
     plot_series(
         os.path.join(run_dir, "task_weights.png"),
@@ -272,6 +285,7 @@ def train(config):
         "expression_names": list(splits.train.expression_names),
     })
     _write_plots(config.out_dir, step_history.history, epoch_history)
+    _write_confusion(config.out_dir, metrics)
     with atomic_path(os.path.join(config.out_dir, "model.keras")) as temporary:
         model.save(temporary)
     return metrics
