@@ -215,3 +215,23 @@ def test_mirrored_strategy_matches_one_device():
     assert report["max_loss_difference"] < 1e-4
     assert report["max_weight_difference"] < 1e-4
     assert report["centers_moved"] > 0
+
+
+def test_gradnorm_raises_weight_of_slower_task():
+    # Frozen network (lr 0): both losses stay at L(0), so the relative rates are
+    # equal and GradNorm moves the weights toward equal gradient norms w_i g_i.
+    model = make_model("gradnorm", main_lr=0.0, center_loss_alpha=0.0)
+    images, labels = make_batch()
+    for _ in range(3):
+        logs = model.train_on_batch(images, labels, return_dict=True)
+    weights = model.weighting.task_weights.numpy()
+    assert np.isfinite(list(logs.values())).all()
+    assert weights.sum() == pytest.approx(2.0, abs=1e-5)
+    assert not np.allclose(weights, 1.0)
+    shared = model.last_shared_variables()
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(images, training=True)
+        face, expression = tf.unstack(model.compute_task_losses(outputs, labels)[0])
+    norms = [tf.linalg.global_norm(tape.gradient(loss, shared)).numpy() for loss in (face, expression)]
+    # The task with the smaller gradient norm on W gets the larger weight.
+    assert (weights[0] > weights[1]) == (norms[0] < norms[1])

@@ -129,6 +129,14 @@ class DynamicMultiTaskModel(keras.Model):
         """Trainable variables updated by the unit loss only."""
         return list(self.weight_unit.trainable_variables)
 
+    def last_shared_variables(self):
+        """Trainable variables of the trunk's last layer that has a kernel (GradNorm's W)."""
+        trunk = self.network.get_layer(index=1)
+        for layer in reversed(trunk.layers):
+            if getattr(layer, "kernel", None) is not None:
+                return list(layer.trainable_variables)
+        raise ValueError(f"The trunk {trunk.name} has no layer with a kernel.")
+
     def main_variables(self):
         """Trainable variables updated by the total loss: everything but the unit."""
         unit_ids = {id(v) for v in self.weight_unit_variables()}
@@ -220,8 +228,11 @@ class DynamicMultiTaskModel(keras.Model):
         images, labels = data[0], data[1]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         unit_trained = self.weighting.uses_weight_unit
-        with tf.GradientTape(persistent=unit_trained) as tape:
+        wants_norms = self.weighting.needs_shared_gradient_norms
+        with tf.GradientTape(persistent=unit_trained or wants_norms) as tape:
             outputs, task_losses, combined = self._forward_losses(images, labels, True)
+            if wants_norms:
+                shared_norms = self._shared_gradient_norms(tape, task_losses, replicas)
             # Each replica's gradient is summed by the optimizer; the all-reduced
             # losses already cover the global batch, hence the division.
             main_loss = self.optimizer.scale_loss(combined.total / replicas)
@@ -233,15 +244,30 @@ class DynamicMultiTaskModel(keras.Model):
             unit_variables = self.weight_unit_variables()
             self._apply(self.weight_optimizer, tape.gradient(unit_loss, unit_variables),
                         unit_variables)
-            del tape
+        del tape
         self.center_loss.update_centers(outputs["embedding"], labels["identity"])
-        self.weighting.update_state(tf.stop_gradient(task_losses))
+        if wants_norms:
+            self.weighting.update_state(tf.stop_gradient(task_losses),
+                                        shared_gradient_norms=shared_norms)
+        else:
+            self.weighting.update_state(tf.stop_gradient(task_losses))
         return self._update_metrics(outputs, labels, task_losses, combined, record_step=True)
 
     def test_step(self, data):
         images, labels = data[0], data[1]
         outputs, task_losses, combined = self._forward_losses(images, labels, False)
         return self._update_metrics(outputs, labels, task_losses, combined, record_step=False)
+
+    def _shared_gradient_norms(self, tape, task_losses, replicas):
+        """Norm of each task loss's gradient on the last shared layer, global batch."""
+        shared = self.last_shared_variables()
+        norms = []
+        for task_loss in tf.unstack(task_losses):
+            # Each replica holds its share of the gradient; the sum is the global one.
+            gradients = [cross_replica_sum(g) / replicas
+                         for g in tape.gradient(task_loss, shared)]
+            norms.append(tf.linalg.global_norm(gradients))
+        return tf.stop_gradient(tf.stack(norms))
 
     @staticmethod
     def _apply(optimizer, gradients, variables):

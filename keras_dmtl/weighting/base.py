@@ -36,10 +36,14 @@ class Weighting(keras.layers.Layer):
         trunk_learns_through_weights: True when the total loss should reach the
             shared trunk through w (the authors' code routing); the model then
             builds the weight unit without stopping the gradient at its input.
+        needs_shared_gradient_norms: True when `update_state` needs the norm of
+            each task loss's gradient on the last shared layer (GradNorm); the
+            model then computes them and passes `shared_gradient_norms`.
     """
 
     uses_weight_unit = False
     trunk_learns_through_weights = False
+    needs_shared_gradient_norms = False
 
     def __init__(self, num_tasks=2, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -58,7 +62,7 @@ class Weighting(keras.layers.Layer):
         """
         raise NotImplementedError
 
-    def update_state(self, task_losses):
+    def update_state(self, task_losses, shared_gradient_norms=None):
         """Called once after every training step with the step's task losses.
 
         Strategies whose weights depend on the loss history (e.g. DWA) update
@@ -66,8 +70,11 @@ class Weighting(keras.layers.Layer):
 
         Args:
             task_losses: float32 (T,) constant task losses of the step.
+            shared_gradient_norms: float32 (T,) norms of each task loss's gradient
+                on the last shared layer; given only to strategies that set
+                `needs_shared_gradient_norms`.
         """
-        del task_losses
+        del task_losses, shared_gradient_norms
 
     def call(self, task_losses, unit_weights):
         return self.combine(task_losses, unit_weights)
