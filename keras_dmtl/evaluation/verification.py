@@ -55,9 +55,11 @@ def roc_curve(scores, is_same):
     scores = np.asarray(scores, np.float64)
     is_same = np.asarray(is_same, bool)
     thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
-    accepted_same = np.array([np.sum(scores[is_same] >= t) for t in thresholds])
-    accepted_diff = np.array([np.sum(scores[~is_same] >= t) for t in thresholds])
-    return accepted_diff / max((~is_same).sum(), 1), accepted_same / max(is_same.sum(), 1), thresholds
+    genuine, impostor = np.sort(scores[is_same]), np.sort(scores[~is_same])
+    # Pairs accepted at threshold t: those with score >= t.
+    accepted_same = len(genuine) - np.searchsorted(genuine, thresholds, side="left")
+    accepted_diff = len(impostor) - np.searchsorted(impostor, thresholds, side="left")
+    return accepted_diff / max(len(impostor), 1), accepted_same / max(len(genuine), 1), thresholds
 
 
 def roc_auc(scores, is_same):
@@ -103,8 +105,10 @@ def best_accuracy_threshold(scores, is_same):
     candidates = np.unique(scores)
     candidates = np.concatenate([[candidates[0] - 1e-6], (candidates[:-1] + candidates[1:]) / 2,
                                  [candidates[-1] + 1e-6]])
-    accuracies = [np.mean((scores >= t) == is_same) for t in candidates]
-    return float(candidates[int(np.argmax(accuracies))])
+    genuine, impostor = np.sort(scores[is_same]), np.sort(scores[~is_same])
+    correct = (len(genuine) - np.searchsorted(genuine, candidates, side="left")
+               + np.searchsorted(impostor, candidates, side="left"))
+    return float(candidates[int(np.argmax(correct))])
 
 
 def ten_fold_accuracy(scores, is_same, folds=10):

@@ -114,15 +114,19 @@ def load_arrays(config):
 
 
 def split_arrays(arrays, config):
-    """Splits by subject; identities are renumbered over the training split.
+    """Splits by subject with the config's fractions and seed (see `make_splits`)."""
+    fractions = (1.0 - config.val_fraction - config.test_fraction,
+                 config.val_fraction, config.test_fraction)
+    return make_splits(arrays, *split_by_subject(arrays.subject, fractions, seed=config.seed))
+
+
+def make_splits(arrays, train_indices, validation_indices, test_indices):
+    """Builds the splits; identities are renumbered over the training split.
 
     Held-out subjects are never in the identity classifier (their identity label
     becomes -1); they are scored by verification instead.
     """
-    fractions = (1.0 - config.val_fraction - config.test_fraction,
-                 config.val_fraction, config.test_fraction)
-    indices = split_by_subject(arrays.subject, fractions, seed=config.seed)
-    train = arrays.subset(indices[0])
+    train = arrays.subset(train_indices)
     trained_ids = np.unique(train.identity[train.identity >= 0])
     if len(trained_ids) == 0:
         raise DataError(
@@ -138,7 +142,7 @@ def split_arrays(arrays, config):
                             MISSING_LABEL)
         return dataclasses.replace(part, identity=identity, identity_names=names)
 
-    parts = [arrays.subset(i) for i in indices]
+    parts = [arrays.subset(i) for i in (train_indices, validation_indices, test_indices)]
     verification = {
         name: np.where(part.identity >= 0, part.subject, "")
         for name, part in zip(("train", "validation", "test"), parts)
@@ -146,8 +150,15 @@ def split_arrays(arrays, config):
     return Splits(*(renumber(part) for part in parts), verification)
 
 
-def build_model(config, num_identities, num_expressions):
-    """A compiled `DynamicMultiTaskModel` for the config."""
+def build_model(config, num_identities, num_expressions, weighting=None):
+    """A compiled `DynamicMultiTaskModel` for the config.
+
+    Args:
+        config: a `TrainConfig`.
+        num_identities: identity classes of the training split.
+        num_expressions: expression classes.
+        weighting: a `Weighting` that overrides `config.weighting`.
+    """
     strategy_kwargs = {}
     if config.weighting == "static":
         strategy_kwargs["weights"] = tuple(config.static_weights)
@@ -158,7 +169,7 @@ def build_model(config, num_identities, num_expressions):
         input_shape=(config.image_size, config.image_size, config.channels),
         backbone_width=config.backbone_width,
         embedding_dim=config.embedding_dim,
-        weighting=weighting_lib.get(config.weighting, **strategy_kwargs),
+        weighting=weighting or weighting_lib.get(config.weighting, **strategy_kwargs),
         center_loss_alpha=config.center_loss_alpha,
     )
     model.compile(

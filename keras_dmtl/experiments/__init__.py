@@ -1,0 +1,1 @@
+"""Experiments: the comparison of weighting schemes (`python -m keras_dmtl.experiments.compare`)."""

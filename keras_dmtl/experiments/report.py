@@ -1,0 +1,110 @@
+"""Summaries of the comparison: results.csv, a Markdown table with Delta_m, and PNGs."""
+
+import csv
+import math
+
+import numpy as np
+
+from keras_dmtl.evaluation.plots import plot_series
+from keras_dmtl.experiments.methods import SINGLE_EXPRESSION
+from keras_dmtl.experiments.methods import SINGLE_FACE
+from keras_dmtl.io_utils import atomic_path
+
+# (column in results.csv, heading in the table)
+METRICS = (
+    ("expression_accuracy", "expression acc"),
+    ("expression_macro_f1", "expression macro-F1"),
+    ("verification_accuracy", "verification acc"),
+    ("verification_auc", "verification AUC"),
+    ("final_w_face", "w_face at end"),
+)
+CSV_COLUMNS = ("method", "fold", "seed", "best_epoch", "seconds") + tuple(m for m, _ in METRICS)
+
+
+def write_results_csv(path, cells):
+    """One row per (method, fold, seed) cell."""
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for cell in cells:
+            writer.writerow(cell)
+
+
+def summarise(cells, method_order):
+    """Mean and std of every metric per method, and Delta_m.
+
+    Delta_m is the mean relative gain, in percent, over the single-task models
+    across both tasks: expression accuracy against `static_w1=0.0` and
+    verification accuracy against `static_w1=1.0`.
+
+    Returns:
+        list of dicts, one per method present, in `method_order`.
+    """
+    rows = []
+    for label in method_order:
+        mine = [c for c in cells if c["method"] == label]
+        if not mine:
+            continue
+        row = {"method": label, "cells": len(mine)}
+        for metric, _ in METRICS:
+            values = np.array([c[metric] for c in mine], np.float64)
+            row[metric] = (float(np.nanmean(values)), float(np.nanstd(values)))
+        rows.append(row)
+    baseline = {r["method"]: r for r in rows}
+    for row in rows:
+        gains = []
+        for metric, single in (("expression_accuracy", SINGLE_EXPRESSION),
+                               ("verification_accuracy", SINGLE_FACE)):
+            if single in baseline and baseline[single][metric][0] > 0:
+                reference = baseline[single][metric][0]
+                gains.append((row[metric][0] - reference) / reference)
+        row["delta_m"] = 100.0 * float(np.mean(gains)) if len(gains) == 2 else math.nan
+    return rows
+
+
+def markdown_table(rows):
+    """The summary as a Markdown table (mean +/- std)."""
+    headings = ["method"] + [h for _, h in METRICS] + ["Delta_m (%)", "cells"]
+    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
+    for row in rows:
+        label = row["method"]
+        if label == SINGLE_FACE:
+            label += " (single-task face)"
+        elif label == SINGLE_EXPRESSION:
+            label += " (single-task expression)"
+        cells = [label] + [f"{row[m][0]:.3f} +/- {row[m][1]:.3f}" for m, _ in METRICS]
+        cells += [f"{row['delta_m']:+.1f}", str(row["cells"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_static_sweep(path, rows, dynamic_labels):
+    """Test metrics against w1 for the static sweep, dynamic methods as dashed lines."""
+    import matplotlib.pyplot as plt
+
+    from keras_dmtl.evaluation.plots import save_figure
+
+    static = sorted((float(r["method"].split("=")[1]), r) for r in rows
+                    if r["method"].startswith("static_w1="))
+    dynamic = [r for r in rows if r["method"] in dynamic_labels]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axis, (metric, heading) in zip(axes, (METRICS[0], METRICS[2])):
+        if static:
+            xs = [w for w, _ in static]
+            means = np.array([r[metric][0] for _, r in static])
+            stds = np.array([r[metric][1] for _, r in static])
+            axis.errorbar(xs, means, yerr=stds, marker="o", color="black", label="static w1")
+        for index, row in enumerate(dynamic):
+            axis.axhline(row[metric][0], linestyle="--", color=f"C{index}", label=row["method"])
+        axis.set_xlabel("static face weight w1 (w2 = 1 - w1)")
+        axis.set_ylabel(heading + " (test)")
+        axis.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower right")
+    figure.suptitle("Static sweep (paper's Figure 2) vs dynamic weighting")
+    save_figure(figure, path)
+
+
+def plot_weight_histories(path, label, histories):
+    """w_face over training steps for one method, one line per (fold, seed)."""
+    plot_series(path, {name: values for name, values in histories.items()},
+                title=f"{label}: face weight over training", xlabel="step", ylabel="w_face")

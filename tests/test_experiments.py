@@ -1,0 +1,57 @@
+"""The comparison runner on a tiny generated set: outputs, Delta_m, resume."""
+
+import csv
+import math
+
+import pytest
+
+from keras_dmtl.experiments import methods
+from keras_dmtl.experiments import report
+from keras_dmtl.experiments.compare import ExperimentConfig
+from keras_dmtl.experiments.compare import run_experiment
+from keras_dmtl.training.run import TrainConfig
+
+
+def test_runner_writes_results_and_skips_finished_cells(tmp_path):
+    train = TrainConfig(cache_dir=str(tmp_path / "cache"), image_size=32, batch_size=16,
+                        epochs=2, embedding_dim=16, generated_identities=6,
+                        generated_sequences=1, jit_compile=False, verbose=0)
+    config = ExperimentConfig(train=train, out_dir=str(tmp_path / "exp"),
+                              methods=("static_w1=0.0", "static_w1=1.0", "dynamic"),
+                              folds=3, max_folds=2)
+    rows, computed = run_experiment(config)
+    assert computed == 3 * 2
+    out = tmp_path / "exp"
+    for name in ("results.csv", "results.md", "static_sweep.png", "weights_dynamic.png"):
+        assert (out / name).exists(), name
+    with open(out / "results.csv") as stream:
+        assert len(list(csv.DictReader(stream))) == 6
+    table = (out / "results.md").read_text()
+    assert "single-task face" in table and "Delta_m" in table
+    assert {r["method"] for r in rows} == set(config.methods)
+
+    _, computed_again = run_experiment(config)
+    assert computed_again == 0
+
+
+def test_delta_m_against_single_task_models():
+    cells = [
+        {"method": methods.SINGLE_EXPRESSION, "expression_accuracy": 0.5,
+         "verification_accuracy": 0.6},
+        {"method": methods.SINGLE_FACE, "expression_accuracy": 0.2,
+         "verification_accuracy": 0.8},
+        {"method": "dynamic", "expression_accuracy": 0.6, "verification_accuracy": 0.9},
+    ]
+    for cell in cells:
+        cell.update(expression_macro_f1=0.0, verification_auc=0.0, final_w_face=0.5)
+    rows = {r["method"]: r for r in report.summarise(cells, [c["method"] for c in cells])}
+    # (0.6 - 0.5) / 0.5 = +20 %, (0.9 - 0.8) / 0.8 = +12.5 %: mean +16.25 %.
+    assert rows["dynamic"]["delta_m"] == pytest.approx(16.25)
+    assert rows[methods.SINGLE_EXPRESSION]["delta_m"] == pytest.approx((0 + (0.6 - 0.8) / 0.8) * 50)
+
+
+def test_unknown_method_names_the_flag():
+    with pytest.raises(ValueError, match="--methods"):
+        methods.select(["bogus"])
+    assert len(methods.static_sweep()) == 11
+    assert not math.isnan(methods.static_sweep()[3].kwargs["weights"][0])
