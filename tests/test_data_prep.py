@@ -155,3 +155,26 @@ def test_pipeline_balances_classes():
     shares = np.bincount(labels, minlength=4) / len(labels)
     assert np.bincount(arrays.expression)[0] / 400 > 0.7
     assert np.all(np.abs(shares - 0.25) < 0.07), shares
+
+
+def _face_on_canvas():
+    person = synthetic.random_identity(np.random.default_rng(1))
+    face, landmarks = synthetic.render_face(person, "happy", 1.0, np.random.default_rng(2), 160,
+                                            channels=3)
+    canvas = np.full((300, 300, 3), 90, np.uint8)
+    canvas[70:230, 60:220] = face
+    return canvas, landmarks + np.array([60.0, 70.0])
+
+
+def test_haar_and_mtcnn_find_a_generated_face():
+    canvas, landmarks = _face_on_canvas()
+    (haar_face,) = make_detector("haar").detect(canvas)
+    x, y, w, h = haar_face.box
+    assert x < landmarks[:, 0].min() and landmarks[:, 0].max() < x + w
+    (mtcnn_face,) = make_detector("mtcnn").detect(canvas)
+    # Eyes within a few pixels of where they were drawn (MTCNN places the mouth
+    # corners of a drawn smile lower than the drawn corners, so only order is checked).
+    assert np.abs(mtcnn_face.landmarks[:2] - landmarks[:2]).max() < 10
+    assert mtcnn_face.landmarks[3:, 1].min() > mtcnn_face.landmarks[:2, 1].max()
+    crop = loading.face_crop(canvas, make_detector("haar"), 48, 1, margin=0.2)
+    assert crop.shape == (48, 48, 1)
