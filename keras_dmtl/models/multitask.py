@@ -229,6 +229,7 @@ class DynamicMultiTaskModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         unit_trained = self.weighting.uses_weight_unit
         wants_norms = self.weighting.needs_shared_gradient_norms
+        shared_norms = None
         with tf.GradientTape(persistent=unit_trained or wants_norms) as tape:
             outputs, task_losses, combined = self._forward_losses(images, labels, True)
             if wants_norms:
@@ -246,11 +247,8 @@ class DynamicMultiTaskModel(keras.Model):
                         unit_variables)
         del tape
         self.center_loss.update_centers(outputs["embedding"], labels["identity"])
-        if wants_norms:
-            self.weighting.update_state(tf.stop_gradient(task_losses),
-                                        shared_gradient_norms=shared_norms)
-        else:
-            self.weighting.update_state(tf.stop_gradient(task_losses))
+        self.weighting.update_state(tf.stop_gradient(task_losses),
+                                    shared_gradient_norms=shared_norms)
         return self._update_metrics(outputs, labels, task_losses, combined, record_step=True)
 
     def test_step(self, data):

@@ -32,10 +32,14 @@ class DynamicWeighting(Weighting):
         self.authors_routing = bool(authors_routing)
         self.trunk_learns_through_weights = self.authors_routing
 
+    def hardness(self, task_losses):
+        """How hard each task is right now; the paper uses the raw loss."""
+        return task_losses
+
     def combine(self, task_losses, unit_weights):
         weights_in_total = unit_weights if self.authors_routing else tf.stop_gradient(unit_weights)
         total = tf.reduce_sum(weights_in_total * task_losses)
-        hardness = tf.stop_gradient(task_losses) + self.epsilon
+        hardness = tf.stop_gradient(self.hardness(task_losses)) + self.epsilon
         weight_loss = tf.reduce_sum(unit_weights / hardness)
         return WeightedLoss(unit_weights, total, weight_loss)
 
