@@ -101,3 +101,30 @@ def test_cli_bad_data_dir_gives_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert str(missing) in result.stderr
+
+
+def test_lfw_pairs_protocol_on_a_trained_model(tmp_path, cache_dir):
+    import cv2
+
+    from keras_dmtl.data import synthetic
+    from keras_dmtl.data.readers import read_lfw_pairs
+    from keras_dmtl.training.evaluate import evaluate_lfw_pairs
+    from tests.core_helpers import make_model
+
+    # An LFW-style folder of 4 generated people, 3 images each, and a pairs.txt.
+    rng = np.random.default_rng(0)
+    lines = ["2\t2"]
+    for person in range(4):
+        look = synthetic.random_identity(rng)
+        (tmp_path / f"P{person}").mkdir()
+        for index in range(1, 4):
+            image, _ = synthetic.render_face(look, "neutral", 0.0, rng, 16)
+            cv2.imwrite(str(tmp_path / f"P{person}" / f"P{person}_{index:04d}.jpg"), image)
+    for fold in range(2):
+        lines += [f"P{2 * fold}\t1\t2", f"P{2 * fold + 1}\t1\t3",
+                  f"P{2 * fold}\t3\tP{2 * fold + 1}\t2", f"P{2 * fold + 1}\t1\tP{2 * fold}\t2"]
+    (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n")
+    pairs = read_lfw_pairs(str(tmp_path / "pairs.txt"), str(tmp_path))
+    metrics = evaluate_lfw_pairs(make_model("dynamic"), pairs, image_size=16, channels=1, folds=2)
+    assert metrics["pairs"] == 8
+    assert 0.0 <= metrics["auc"] <= 1.0 and 0.0 <= metrics["accuracy"] <= 1.0

@@ -122,6 +122,8 @@ def ten_fold_accuracy(scores, is_same, folds=10):
     """
     scores = np.asarray(scores, np.float64)
     is_same = np.asarray(is_same, bool)
+    if len(scores) < 2 * folds:
+        raise ValueError(f"{len(scores)} pairs cannot fill {folds} folds: use fewer folds.")
     fold_of = np.arange(len(scores)) * folds // len(scores)
     accuracies, thresholds = [], []
     for fold in range(folds):
@@ -170,6 +172,11 @@ def evaluate_verification(embeddings, subjects, flip_embeddings=None, folds=10, 
     if flip_embeddings is not None:
         embeddings = embeddings + np.asarray(flip_embeddings, np.float64)
     a, b, is_same = make_pairs(subjects, max_pairs=max_pairs, seed=seed)
+    if len(is_same) < 4:
+        raise ValueError(f"Only {len(is_same)} verification pairs: held-out subjects need "
+                         "at least two images each.")
+    # A small held-out set gets fewer folds rather than empty ones.
+    folds = min(folds, len(is_same) // 2)
     # Interleave genuine and impostor pairs so every fold holds both.
     half = len(is_same) // 2
     order = np.ravel(np.column_stack([np.arange(half), np.arange(half) + half]))

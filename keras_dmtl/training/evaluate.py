@@ -47,7 +47,8 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
             np.mean(predicted[identity_labelled] == arrays.identity[identity_labelled])
         )
     with_identity = verification_subjects != ""
-    if len(np.unique(verification_subjects[with_identity])) >= 2:
+    _, per_subject = np.unique(verification_subjects[with_identity], return_counts=True)
+    if len(per_subject) >= 2 and (per_subject >= 2).sum() >= 2:
         metrics["verification"] = evaluate_verification(
             outputs["embedding"][with_identity],
             verification_subjects[with_identity],
@@ -55,3 +56,35 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
         )
     metrics["task_weights_mean"] = [float(w) for w in outputs["task_weights"].mean(axis=0)]
     return metrics
+
+
+def evaluate_lfw_pairs(model, pairs, image_size, channels, detector="none", cache_dir=None,
+                       folds=10, batch_size=64):
+    """The LFW protocol on a pair list (e.g. from `readers.read_lfw_pairs`).
+
+    Pairs stay in file order, so the 10 folds are pairs.txt's own folds.
+
+    Args:
+        model: a `DynamicMultiTaskModel`.
+        pairs: list of (path_a, path_b, is_same).
+        image_size, channels, detector, cache_dir: as for training (`load_faces`).
+        folds: folds of the file (the first number of pairs.txt's header).
+        batch_size: inference batch size.
+
+    Returns:
+        The dict of `verification.evaluate_pairs`.
+    """
+    from keras_dmtl.data.loading import load_faces
+    from keras_dmtl.data.records import FaceRecords
+    from keras_dmtl.evaluation.verification import cosine_scores
+    from keras_dmtl.evaluation.verification import evaluate_pairs
+
+    paths = sorted({path for a, b, _ in pairs for path in (a, b)})
+    records = FaceRecords(paths, [-1] * len(paths), [-1] * len(paths), paths, [], [], "lfw_pairs")
+    faces = load_faces(records, image_size, channels, detector=detector, cache_dir=cache_dir)
+    embeddings = predict_arrays(model, faces.images, batch_size)["embedding"]
+    row = {path: index for index, path in enumerate(paths)}
+    first = embeddings[[row[a] for a, _, _ in pairs]]
+    second = embeddings[[row[b] for _, b, _ in pairs]]
+    return evaluate_pairs(cosine_scores(first, second), np.array([s for _, _, s in pairs]),
+                          folds=folds)
