@@ -1,0 +1,1 @@
+"""On-device inference with LiteRT: no TensorFlow import, as on a phone."""

@@ -1,0 +1,67 @@
+"""Export core (part of issue 5): SavedModel signatures, TFLite variants, ONNX parity."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.export import tflite
+from keras_dmtl.export.inference import build_inference_model
+from keras_dmtl.export.onnx_export import export_onnx
+from keras_dmtl.export.onnx_export import run_onnx
+from keras_dmtl.export.savedmodel import export_saved_model
+from tests.core_helpers import make_batch
+from tests.core_helpers import make_model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = make_model("dynamic")
+    images, labels = make_batch(32)
+    for _ in range(3):
+        model.train_on_batch(images, labels)
+    inference = build_inference_model(model)
+    directory = str(tmp_path_factory.mktemp("serving") / "dmtl" / "1")
+    export_saved_model(inference, directory, threshold=0.5)
+    return inference, directory, images, tmp_path_factory.mktemp("artifacts")
+
+
+def _cosine(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    return np.sum(a * b, axis=1)
+
+
+def test_saved_model_signatures(exported):
+    inference, directory, images, _ = exported
+    loaded = tf.saved_model.load(directory)
+    assert set(loaded.signatures) == {"serving_default", "verify"}
+    served = loaded.signatures["serving_default"](images=tf.constant(images[:4]))
+    assert {k: v.dtype for k, v in served.items()} == {
+        "embedding": tf.float32, "expression_probabilities": tf.float32,
+        "expression_label": tf.int32, "task_weights": tf.float32}
+    np.testing.assert_allclose(served["embedding"], inference(images[:4])["embedding"], atol=1e-5)
+    verified = loaded.signatures["verify"](images_a=tf.constant(images[:4]),
+                                           images_b=tf.constant(images[:4]))
+    np.testing.assert_allclose(verified["similarity"], 1.0, atol=1e-5)
+    assert verified["same_person"].numpy().all()
+
+
+@pytest.mark.parametrize("kind", tflite.KINDS)
+def test_tflite_matches_keras(exported, kind):
+    inference, directory, images, artifacts = exported
+    path = artifacts / f"{kind}.tflite"
+    path.write_bytes(tflite.convert(directory, kind, representative_images=images))
+    outputs = LiteRTFaceModel(str(path))(images[:8])
+    cosine = _cosine(outputs["embedding"], inference(images[:8])["embedding"].numpy())
+    assert cosine.min() >= (0.98 if kind == "int8" else 0.999)
+
+
+def test_onnx_matches_keras(exported):
+    inference, _, images, artifacts = exported
+    path = str(artifacts / "model.onnx")
+    names = export_onnx(inference, path)
+    assert set(names) == {"embedding", "expression_probabilities", "expression_label",
+                          "task_weights"}
+    outputs = run_onnx(path, images[:8])
+    np.testing.assert_allclose(outputs["embedding"], inference(images[:8])["embedding"],
+                               atol=1e-4)
