@@ -65,3 +65,47 @@ def test_onnx_matches_keras(exported):
     outputs = run_onnx(path, images[:8])
     np.testing.assert_allclose(outputs["embedding"], inference(images[:8])["embedding"],
                                atol=1e-4)
+
+
+def test_export_run_writes_manifest_and_report(tmp_path):
+    import json
+
+    from keras_dmtl.export.artifacts import export_run
+    from keras_dmtl.training.run import TrainConfig
+    from keras_dmtl.training.run import train
+
+    run = tmp_path / "run"
+    train(TrainConfig(out_dir=str(run), cache_dir=str(tmp_path / "cache"), image_size=32,
+                      batch_size=16, epochs=1, embedding_dim=16, generated_identities=8,
+                      generated_sequences=1, val_fraction=0.25, test_fraction=0.25,
+                      jit_compile=False, verbose=0))
+    results = export_run(str(run), str(tmp_path / "export"),
+                         formats=("saved_model", "tflite_int8"), representative_samples=20)
+    assert results["tflite_int8"]["embedding_cosine_min"] >= 0.98
+    assert results["saved_model"]["embedding_cosine_min"] >= 0.999
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["input"]["height"] == 32 and len(manifest["expression_labels"]) == 7
+    assert set(manifest["formats"]) == {"keras", "saved_model", "tflite_int8"}
+    assert manifest["formats"]["tflite_int8"]["sha256"]
+    assert (tmp_path / "export" / "serving" / "dmtl" / "1" / "saved_model.pb").exists()
+    assert "tflite_int8" in (tmp_path / "export" / "export_report.md").read_text()
+
+
+def test_tf_serving_rest_contract(exported):
+    """The README's REST body, fed through the loaded signature, as TF Serving's row format."""
+    import json
+
+    _, directory, images, _ = exported
+    body = json.loads(json.dumps({
+        "signature_name": "serving_default",
+        "instances": [{"images": images[0].tolist()}, {"images": images[1].tolist()}],
+    }))
+    signature = tf.saved_model.load(directory).signatures[body["signature_name"]]
+    batch = tf.constant([instance["images"] for instance in body["instances"]], tf.float32)
+    outputs = {k: v.numpy().tolist() for k, v in signature(images=batch).items()}
+    response = json.loads(json.dumps({"predictions": [
+        {name: values[row] for name, values in outputs.items()} for row in range(len(batch))]}))
+    first = response["predictions"][0]
+    assert len(response["predictions"]) == 2
+    assert len(first["embedding"]) == 8 and len(first["expression_probabilities"]) == 2
+    assert isinstance(first["expression_label"], int) and len(first["task_weights"]) == 2

@@ -1,0 +1,167 @@
+"""Export a trained run to every format, check each against Keras, write the report."""
+
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_dmtl import __version__
+from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.evaluation.verification import cosine_scores
+from keras_dmtl.evaluation.verification import evaluate_pairs
+from keras_dmtl.evaluation.verification import make_pairs
+from keras_dmtl.export import tflite
+from keras_dmtl.export.calibration import DEFAULT_FAR
+from keras_dmtl.export.calibration import calibrate
+from keras_dmtl.export.inference import build_inference_model
+from keras_dmtl.export.onnx_export import export_onnx
+from keras_dmtl.export.onnx_export import run_onnx
+from keras_dmtl.export.savedmodel import export_saved_model
+from keras_dmtl.io_utils import atomic_path
+from keras_dmtl.io_utils import read_json
+from keras_dmtl.io_utils import write_json
+from keras_dmtl.training.run import TrainConfig
+from keras_dmtl.training.run import load_arrays
+from keras_dmtl.training.run import split_arrays
+
+FORMATS = ("saved_model", "onnx") + tuple(f"tflite_{kind}" for kind in tflite.KINDS)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(path)) if os.path.isdir(path) else [("", [], [path])]:
+        for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as stream:
+                digest.update(stream.read())
+    return digest.hexdigest()
+
+
+def _size(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
+    return os.path.getsize(path)
+
+
+def _held_out_pairs(subjects, seed=0):
+    a, b, is_same = make_pairs(subjects, max_pairs=5000, seed=seed)
+    half = len(is_same) // 2
+    order = np.ravel(np.column_stack([np.arange(half), np.arange(half) + half]))
+    return a[order], b[order], is_same[order]
+
+
+def _score(outputs, reference, test, pairs, target_far):
+    a, b, is_same = pairs
+    embedding = np.asarray(outputs["embedding"], np.float64)
+    cosine = cosine_scores(embedding, reference["embedding"])
+    labelled = test.expression >= 0
+    predicted = np.asarray(outputs["expression_label"]).reshape(-1)
+    scores = cosine_scores(embedding[a], embedding[b])
+    return {
+        "embedding_cosine_mean": float(cosine.mean()),
+        "embedding_cosine_min": float(cosine.min()),
+        "expression_top1_agreement": float(np.mean(
+            predicted == np.asarray(reference["expression_label"]).reshape(-1))),
+        "expression_accuracy": float(np.mean(predicted[labelled] == test.expression[labelled])),
+        "verification_accuracy": evaluate_pairs(scores, is_same)["accuracy"],
+        "calibration": calibrate(scores, is_same, target_far),
+    }
+
+
+def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=200, name="dmtl",
+               target_far=DEFAULT_FAR):
+    """Exports `run_dir/model.keras` to `formats` under `out_dir`, with the report.
+
+    The held-out test subjects of the run (same split as training) score every
+    format against Keras; the representative set for int8 comes from the
+    training split.
+
+    Returns:
+        The report dict (also `export_report.json`; `export_report.md` beside it).
+    """
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"--formats: unknown {unknown}; choose from {', '.join(FORMATS)}.")
+    saved = read_json(os.path.join(run_dir, "config.json"))
+    saved["static_weights"] = tuple(saved["static_weights"])
+    config = TrainConfig(**saved)
+    labels = read_json(os.path.join(run_dir, "labels.json"))
+    splits = split_arrays(load_arrays(config), config)
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    inference = build_inference_model(model)
+    test_images = splits.test.images.astype(np.float32)
+    reference = {k: np.asarray(v) for k, v in inference.predict(test_images, verbose=0).items()}
+    pairs = _held_out_pairs(splits.verification_subjects["test"])
+    rng = np.random.default_rng(0)
+    representative = splits.train.images[rng.permutation(len(splits.train))[
+        :representative_samples]].astype(np.float32)
+
+    results = {"keras": _score(reference, reference, splits.test, pairs, target_far)}
+    keras_path = os.path.join(run_dir, "model.keras")
+    results["keras"].update(path=keras_path, bytes=_size(keras_path))
+    saved_model_dir = os.path.join(out_dir, "serving", name, "1")
+    export_saved_model(inference, saved_model_dir, results["keras"]["calibration"]["threshold"])
+    artifacts = {"saved_model": saved_model_dir}
+    for kind in tflite.KINDS:
+        if f"tflite_{kind}" in formats:
+            path = os.path.join(out_dir, f"{name}_{kind}.tflite")
+            with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+                stream.write(tflite.convert(saved_model_dir, kind, representative))
+            artifacts[f"tflite_{kind}"] = path
+    if "onnx" in formats:
+        artifacts["onnx"] = os.path.join(out_dir, f"{name}.onnx")
+        export_onnx(inference, artifacts["onnx"])
+
+    for fmt, path in artifacts.items():
+        if fmt not in formats:
+            continue
+        if fmt == "saved_model":
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            outputs = {k: v.numpy() for k, v in signature(images=tf.constant(test_images)).items()}
+        elif fmt == "onnx":
+            outputs = run_onnx(path, test_images)
+        else:
+            outputs = LiteRTFaceModel(path)(test_images)
+        results[fmt] = _score(outputs, reference, splits.test, pairs, target_far)
+        results[fmt].update(path=path, bytes=_size(path), sha256=_sha256(path))
+
+    manifest = {
+        "keras_dmtl_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "input": {"height": config.image_size, "width": config.image_size,
+                  "channels": config.channels, "dtype": "float32 (int8 models quantise inside)",
+                  "pixel_range": [0, 255],
+                  "normalisation": "inside the model: x / 127.5 - 1",
+                  "alignment": "5-point similarity transform to the ArcFace template "
+                               "(keras_dmtl.data.alignment), margin 0.2"},
+        "expression_labels": labels["expression_names"],
+        "embedding_size": int(reference["embedding"].shape[1]),
+        "target_far": target_far,
+        "formats": {fmt: {"file": os.path.relpath(r["path"], out_dir) if fmt != "keras"
+                          else r["path"], "bytes": r["bytes"], "sha256": r.get("sha256"),
+                          "threshold": r["calibration"]["threshold"],
+                          "calibrated_far": r["calibration"]["far"]}
+                    for fmt, r in results.items()},
+    }
+    write_json(os.path.join(out_dir, "manifest.json"), manifest)
+    write_json(os.path.join(out_dir, "export_report.json"), results)
+    with atomic_path(os.path.join(out_dir, "export_report.md")) as temporary:
+        with open(temporary, "w") as stream:
+            stream.write(report_table(results))
+    return results
+
+
+def report_table(results):
+    """The parity and size table (Markdown)."""
+    lines = ["| format | size (KB) | emb. cosine mean / min | expr. top-1 agree | "
+             "expr. acc | verif. acc | threshold @ FAR | TAR |", "|" + "---|" * 8]
+    for fmt, r in results.items():
+        calibration = r["calibration"]
+        lines.append(
+            f"| {fmt} | {r['bytes'] / 1024:.0f} | {r['embedding_cosine_mean']:.5f} / "
+            f"{r['embedding_cosine_min']:.5f} | {r['expression_top1_agreement']:.3f} | "
+            f"{r['expression_accuracy']:.3f} | {r['verification_accuracy']:.3f} | "
+            f"{calibration['threshold']:.3f} @ {calibration['far']:.1g} | {calibration['tar']:.3f} |")
+    return "\n".join(lines) + "\n"
