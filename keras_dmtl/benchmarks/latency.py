@@ -43,6 +43,7 @@ def main(argv):
     import keras
     import onnxruntime
 
+    import keras_dmtl.models  # noqa: F401  (registers the custom classes for loading)
     from keras_dmtl.edge.litert_model import LiteRTFaceModel
     from keras_dmtl.io_utils import read_json
 
