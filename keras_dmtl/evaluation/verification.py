@@ -36,6 +36,14 @@ def make_pairs(subjects, max_pairs=None, seed=0):
     return a[chosen], b[chosen], np.concatenate([np.ones(count, bool), np.zeros(count, bool)])
 
 
+def interleaved_pairs(subjects, max_pairs=None, seed=0):
+    """`make_pairs`, genuine and impostor pairs alternating so every fold holds both."""
+    a, b, is_same = make_pairs(subjects, max_pairs=max_pairs, seed=seed)
+    half = len(is_same) // 2
+    order = np.ravel(np.column_stack([np.arange(half), np.arange(half) + half]))
+    return a[order], b[order], is_same[order]
+
+
 def cosine_scores(embeddings_a, embeddings_b):
     """Cosine similarity of matching rows (L2-normalised here)."""
     a = np.asarray(embeddings_a, np.float64)
@@ -171,14 +179,10 @@ def evaluate_verification(embeddings, subjects, flip_embeddings=None, folds=10, 
     embeddings = np.asarray(embeddings, np.float64)
     if flip_embeddings is not None:
         embeddings = embeddings + np.asarray(flip_embeddings, np.float64)
-    a, b, is_same = make_pairs(subjects, max_pairs=max_pairs, seed=seed)
+    a, b, is_same = interleaved_pairs(subjects, max_pairs=max_pairs, seed=seed)
     if len(is_same) < 4:
         raise ValueError(f"Only {len(is_same)} verification pairs: held-out subjects need "
                          "at least two images each.")
     # A small held-out set gets fewer folds rather than empty ones.
     folds = min(folds, len(is_same) // 2)
-    # Interleave genuine and impostor pairs so every fold holds both.
-    half = len(is_same) // 2
-    order = np.ravel(np.column_stack([np.arange(half), np.arange(half) + half]))
-    a, b, is_same = a[order], b[order], is_same[order]
     return evaluate_pairs(cosine_scores(embeddings[a], embeddings[b]), is_same, folds)

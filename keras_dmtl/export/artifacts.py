@@ -12,7 +12,7 @@ from keras_dmtl import __version__
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.evaluation.verification import cosine_scores
 from keras_dmtl.evaluation.verification import evaluate_pairs
-from keras_dmtl.evaluation.verification import make_pairs
+from keras_dmtl.evaluation.verification import interleaved_pairs
 from keras_dmtl.export import tflite
 from keras_dmtl.export.calibration import DEFAULT_FAR
 from keras_dmtl.export.calibration import calibrate
@@ -43,13 +43,6 @@ def _size(path):
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     return os.path.getsize(path)
-
-
-def _held_out_pairs(subjects, seed=0):
-    a, b, is_same = make_pairs(subjects, max_pairs=5000, seed=seed)
-    half = len(is_same) // 2
-    order = np.ravel(np.column_stack([np.arange(half), np.arange(half) + half]))
-    return a[order], b[order], is_same[order]
 
 
 def _score(outputs, reference, test, pairs, target_far):
@@ -93,7 +86,7 @@ def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=200, na
     inference = build_inference_model(model)
     test_images = splits.test.images.astype(np.float32)
     reference = {k: np.asarray(v) for k, v in inference.predict(test_images, verbose=0).items()}
-    pairs = _held_out_pairs(splits.verification_subjects["test"])
+    pairs = interleaved_pairs(splits.verification_subjects["test"], max_pairs=5000)
     rng = np.random.default_rng(0)
     representative = splits.train.images[rng.permutation(len(splits.train))[
         :representative_samples]].astype(np.float32)
