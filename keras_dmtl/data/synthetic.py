@@ -173,7 +173,9 @@ def render_face(person, expression, intensity, rng, size=64, channels=1):
         image = cv2.GaussianBlur(image, (0, 0), sigma)
     image = image + rng.normal(0, rng.uniform(2, 7), image.shape)
     image = np.clip(image, 0, 255).astype(np.uint8)
-    points = np.array(landmarks) * size
+    # Shapes are drawn at canvas pixel centres; after the area resize, canvas pixel
+    # centre i sits at (i + 0.5) / _SUPERSAMPLE - 0.5 in output pixels.
+    points = np.array(landmarks) * size + (0.5 / _SUPERSAMPLE - 0.5)
     points = points @ matrix[:, :2].T + matrix[:, 2]
     if channels == 3:
         tint = np.array([1.0, rng.uniform(0.85, 0.95), rng.uniform(0.7, 0.85)])

@@ -1,0 +1,113 @@
+"""The procedural face renderer and the CK+48-style writer (what test_data_prep leaves out)."""
+
+import itertools
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_dmtl.data import synthetic
+
+
+def _person(seed, **overrides):
+    person = synthetic.random_identity(np.random.default_rng(seed))
+    person.update(overrides)
+    return person
+
+
+def _darkest_point_near(image, point, radius=5):
+    """The darkest pixel of the smoothed image within `radius` of `point` (x, y)."""
+    smooth = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 1.5)
+    x0, y0 = int(round(point[0])) - radius, int(round(point[1])) - radius
+    window = smooth[y0:y0 + 2 * radius + 1, x0:x0 + 2 * radius + 1]
+    row, column = np.unravel_index(np.argmin(window), window.shape)
+    return np.array([x0 + column, y0 + row], np.float64)
+
+
+def test_eye_landmarks_sit_on_the_drawn_pupils():
+    errors = []
+    for seed in range(8):
+        image, landmarks = synthetic.render_face(_person(seed, glasses=False), "neutral", 0.0,
+                                                 np.random.default_rng(100 + seed), size=256)
+        assert landmarks.shape == (5, 2)
+        errors += [_darkest_point_near(image, eye) - eye for eye in landmarks[:2]]
+    errors = np.array(errors)
+    assert np.abs(errors).max() < 1.0, errors
+    assert np.abs(errors.mean(axis=0)).max() < 0.25, "landmarks are biased"
+
+
+def test_landmarks_are_ordered_like_the_alignment_template():
+    _, (left_eye, right_eye, nose, mouth_left, mouth_right) = synthetic.render_face(
+        _person(3), "happy", 1.0, np.random.default_rng(0))
+    assert left_eye[0] < nose[0] < right_eye[0]
+    assert mouth_left[0] < mouth_right[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+
+
+def test_every_default_expression_looks_different_at_the_apex():
+    person = _person(5)
+    apex = {name: synthetic.render_face(person, name, 1.0, np.random.default_rng(0))[0]
+            for name in synthetic.DEFAULT_EXPRESSIONS}
+    for first, second in itertools.combinations(synthetic.DEFAULT_EXPRESSIONS, 2):
+        difference = np.abs(apex[first].astype(int) - apex[second]).mean()
+        assert difference > 0.5, (first, second, difference)
+
+
+def test_expression_change_grows_with_intensity_like_an_onset_to_apex_sequence():
+    person = _person(7)
+
+    def render(intensity):
+        # The same jitter draws each time: only the intensity differs.
+        return synthetic.render_face(person, "surprise", intensity,
+                                     np.random.default_rng(0))[0].astype(int)
+
+    neutral = render(0.0)
+    changes = [np.abs(render(level) - neutral).mean() for level in (0.3, 0.6, 1.0)]
+    assert changes[0] < changes[1] < changes[2]
+
+
+def test_rgb_rendering_keeps_the_face_and_adds_a_skin_tint():
+    person = _person(2)
+    gray, _ = synthetic.render_face(person, "fear", 0.8, np.random.default_rng(4), size=48)
+    rgb, _ = synthetic.render_face(person, "fear", 0.8, np.random.default_rng(4), size=48,
+                                   channels=3)
+    assert rgb.shape == (48, 48, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[:, :, 0], gray)
+    assert rgb[:, :, 2].mean() < rgb[:, :, 0].mean()
+
+
+def _write(out, **overrides):
+    settings = dict(num_identities=2, expressions=("anger", "happy"), sequences_per_pair=1,
+                    frames_per_sequence=2, image_size=24, seed=0)
+    settings.update(overrides)
+    return synthetic.write_synthetic_dataset(out, **settings)
+
+
+def _contents(folder):
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as stream:
+                found[os.path.relpath(os.path.join(root, name), folder)] = stream.read()
+    return found
+
+
+def test_writer_is_deterministic_for_a_seed_and_rewrites_for_new_settings(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert _write(first) == first
+    _write(second)
+    assert _contents(first) == _contents(second)
+
+    _write(second, seed=1)
+    assert _contents(second) != _contents(first)
+    with open(second / "generated_faces.json") as stream:
+        assert json.load(stream)["seed"] == 1
+    assert sorted(os.listdir(second / "anger")) == sorted(os.listdir(first / "anger"))
+
+
+def test_writer_rejects_an_unknown_expression_and_leaves_nothing_behind(tmp_path):
+    with pytest.raises(ValueError, match="joy"):
+        _write(tmp_path / "faces", expressions=("happy", "joy"))
+    assert os.listdir(tmp_path) == []
