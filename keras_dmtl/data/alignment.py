@@ -7,6 +7,10 @@ installed, so the phone sees exactly the crops the model was trained on.
 import cv2
 import numpy as np
 
+# Context kept around the face, as a fraction of the crop: training, export and the
+# device runtimes all crop with it (the manifest carries it to the phone).
+FACE_MARGIN = 0.2
+
 # The 5-point template of ArcFace/InsightFace for a 112x112 crop: left eye, right
 # eye, nose tip, left and right mouth corners (x, y).
 _TEMPLATE_112 = np.array(
@@ -74,7 +78,7 @@ def align_face(image, landmarks, size, margin=0.0):
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_box(image, box, size, margin=0.2):
+def crop_box(image, box, size, margin=FACE_MARGIN):
     """A square crop around a detection box, padded by replication at the borders.
 
     Args:

@@ -14,6 +14,7 @@ import os
 import cv2
 import numpy as np
 
+from keras_dmtl.data.alignment import FACE_MARGIN
 from keras_dmtl.data.alignment import align_face
 from keras_dmtl.data.alignment import crop_box
 from keras_dmtl.data.alignment import preprocess_crop
@@ -68,7 +69,7 @@ def cache_key(records, image_size, channels, detector, margin):
     return digest.hexdigest()[:24]
 
 
-def load_faces(records, image_size, channels, detector="none", margin=0.2, cache_dir=None,
+def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGIN, cache_dir=None,
                skip_bad_images=False):
     """Turns records into aligned face crops, using the cache when it is valid.
 

@@ -4,6 +4,18 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 
+def quantize(values, scale, zero_point, dtype=np.int8):
+    """Affine quantisation as LiteRT defines it: round half to even, then saturate.
+
+    Args:
+        values: float array.
+        scale, zero_point: the tensor's quantisation parameters.
+        dtype: np.int8 or np.uint8.
+    """
+    quantized = np.round(np.asarray(values, np.float32) / np.float32(scale) + zero_point)
+    return np.clip(quantized, np.iinfo(dtype).min, np.iinfo(dtype).max).astype(dtype)
+
+
 class LiteRTFaceModel:
     """The `serving_default` signature of a .tflite file, one image at a time.
 
@@ -30,7 +42,5 @@ class LiteRTFaceModel:
         dtype = self._input["dtype"]
         tensor = image[None].astype(np.float32)
         if dtype != np.float32:  # int8 input: quantise with the model's own parameters
-            scale, zero_point = self._input["quantization"]
-            tensor = np.clip(np.round(tensor / scale + zero_point),
-                             np.iinfo(dtype).min, np.iinfo(dtype).max).astype(dtype)
+            tensor = quantize(tensor, *self._input["quantization"], dtype)
         return {name: np.asarray(value) for name, value in self._runner(images=tensor).items()}

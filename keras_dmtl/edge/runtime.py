@@ -4,7 +4,6 @@ Imports numpy, OpenCV and ai_edge_litert only (no TensorFlow), and shares the
 alignment and preprocessing code with training (`keras_dmtl.data.loading.face_crop`).
 """
 
-import json
 import os
 
 import numpy as np
@@ -12,12 +11,11 @@ import numpy as np
 from keras_dmtl.data.detection import make_detector
 from keras_dmtl.data.loading import decode_image
 from keras_dmtl.data.loading import face_crop
+from keras_dmtl.edge.decision import verify_attempt
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.edge.policy import AttemptPolicy
 from keras_dmtl.edge.templates import TemplateStore
-
-FACE_MARGIN = 0.2  # as in training's load_faces
-
 
 class NoFaceError(ValueError):
     """No face was found in an image."""
@@ -38,8 +36,7 @@ class FaceUnlock:
 
     def __init__(self, export_dir, store_path, model_format="tflite_int8", detector="haar",
                  threshold=None, clock=None):
-        with open(os.path.join(export_dir, "manifest.json")) as stream:
-            manifest = json.load(stream)
+        manifest = load_manifest(export_dir)
         if model_format not in manifest["formats"]:
             raise ValueError(f"--format={model_format}: the export in {export_dir} has "
                              f"{', '.join(manifest['formats'])}.")
@@ -49,6 +46,7 @@ class FaceUnlock:
         self.labels = manifest["expression_labels"]
         self.image_size = manifest["input"]["height"]
         self.channels = manifest["input"]["channels"]
+        self.face_margin = manifest["input"]["face_margin"]
         self.detector = make_detector(detector)
         self.store = TemplateStore(store_path)
         policy_args = {} if clock is None else {"clock": clock}
@@ -64,7 +62,8 @@ class FaceUnlock:
             path, image = image, decode_image(image)
             if image is None:
                 raise NoFaceError(f"{path}: unreadable image")
-        crop = face_crop(image, self.detector, self.image_size, self.channels, FACE_MARGIN)
+        crop = face_crop(image, self.detector, self.image_size, self.channels,
+                           self.face_margin)
         if crop is None:
             raise NoFaceError("no face found")
         return crop
@@ -107,19 +106,16 @@ class FaceUnlock:
         template = self.store.template(user)
         if template is None:
             raise ValueError(f"--user={user} is not enrolled: run enroll first.")
-        locked = self.policy.locked_for(user)
-        if locked > 0:
-            return {"decision": "locked", "lockout_seconds": locked}
-        try:
-            result = self.analyse(image)
-        except NoFaceError as error:
-            return {"decision": "no face", "reason": str(error)}
-        similarity = float(result["embedding"] @ template)
-        matched = similarity >= self.threshold
-        live = challenge is None or result["expression"] == challenge
-        accepted = matched and live
-        lockout = self.policy.record(user, accepted)
-        self.store.save()
-        return {"decision": "accept" if accepted else "reject", "similarity": similarity,
-                "threshold": self.threshold, "expression": result["expression"],
-                "challenge_met": live, "lockout_seconds": lockout}
+        analysis = None
+        if self.policy.locked_for(user) <= 0:
+            try:
+                analysis = self.analyse(image)
+            except NoFaceError as error:
+                return {"decision": "no face", "reason": str(error), "lockout_seconds": 0.0}
+        result = verify_attempt(self.policy, user, template,
+                                None if analysis is None else analysis["embedding"],
+                                None if analysis is None else analysis["expression"],
+                                self.threshold, challenge)
+        if result["decision"] != "locked":
+            self.store.save()
+        return result

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from keras_dmtl import __version__
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.edge.manifest import input_spec
 from keras_dmtl.evaluation.verification import cosine_scores
 from keras_dmtl.evaluation.verification import evaluate_pairs
 from keras_dmtl.evaluation.verification import interleaved_pairs
@@ -123,12 +124,7 @@ def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=200, na
     manifest = {
         "keras_dmtl_version": __version__,
         "tensorflow_version": tf.__version__,
-        "input": {"height": config.image_size, "width": config.image_size,
-                  "channels": config.channels, "dtype": "float32 (int8 models quantise inside)",
-                  "pixel_range": [0, 255],
-                  "normalisation": "inside the model: x / 127.5 - 1",
-                  "alignment": "5-point similarity transform to the ArcFace template "
-                               "(keras_dmtl.data.alignment), margin 0.2"},
+        "input": input_spec(config.image_size, config.channels),
         "expression_labels": labels["expression_names"],
         "embedding_size": int(reference["embedding"].shape[1]),
         "target_far": target_far,
