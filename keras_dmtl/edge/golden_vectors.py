@@ -1,0 +1,209 @@
+"""Golden vectors that hold the Android app's JVM core to the Python runtime.
+
+Every expected value is computed by the code the Python runtime runs (alignment and
+preprocessing, template averaging, the attempt decision and the attempt policy,
+int8 quantisation, the manifest), and `android_demo/unlock-core`'s tests must
+reproduce each one:
+
+    python -m keras_dmtl.edge.golden_vectors   # rewrites the file below
+
+`tests/test_golden_vectors.py` regenerates the file and runs the JVM tests on it.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from keras_dmtl.data.alignment import FACE_MARGIN
+from keras_dmtl.data.alignment import align_face
+from keras_dmtl.data.alignment import crop_box
+from keras_dmtl.data.alignment import preprocess_crop
+from keras_dmtl.data.alignment import reference_landmarks
+from keras_dmtl.data.alignment import similarity_transform
+from keras_dmtl.edge.decision import cosine_similarity
+from keras_dmtl.edge.decision import verify_attempt
+from keras_dmtl.edge.litert_model import quantize
+from keras_dmtl.edge.manifest import input_spec
+from keras_dmtl.edge.policy import AttemptPolicy
+from keras_dmtl.edge.templates import average_template
+from keras_dmtl.io_utils import atomic_path
+
+GOLDEN_PATH = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "android_demo",
+                           "unlock-core", "src", "test", "resources", "golden_vectors.json")
+
+_EXPRESSIONS = ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+
+
+def _camera_frame(rng, height, width):
+    """A smooth random RGB frame: neighbouring pixels differ, as in a photo."""
+    import cv2  # noqa: PLC0415 (OpenCV is only needed to blur the noise)
+
+    noise = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 1.5)
+
+
+def _landmarks_in_frame(rng, face_side, centre, angle):
+    """Template landmarks of a `face_side` face, rotated by `angle` and moved."""
+    points = reference_landmarks(face_side) - face_side / 2.0
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return points @ rotation.T + centre + rng.normal(0, 0.7, (5, 2))
+
+
+def _manifest():
+    return {
+        "keras_dmtl_version": "golden",
+        "input": input_spec(24, 1),
+        "expression_labels": _EXPRESSIONS,
+        "embedding_size": 8,
+        "target_far": 2e-5,
+        "formats": {
+            "tflite_int8": {"file": "dmtl_int8.tflite", "bytes": 1290000, "sha256": "ab" * 32,
+                            "threshold": 0.7810143102926518, "calibrated_far": 3.87e-4},
+            "tflite_float32": {"file": "dmtl_float32.tflite", "bytes": 4110000,
+                               "sha256": "cd" * 32, "threshold": 0.8007659371732635,
+                               "calibrated_far": 3.87e-4},
+        },
+    }
+
+
+def _preprocessing_cases(rng):
+    cases = []
+    for index, (size, channels) in enumerate(((24, 1), (20, 3), (24, 3), (16, 1))):
+        height, width = 40 + 3 * index, 52 - 2 * index
+        frame = _camera_frame(rng, height, width)
+        landmarks = _landmarks_in_frame(rng, rng.uniform(22, 34),
+                                        np.array([width / 2.0, height / 2.0]) + rng.normal(0, 3, 2),
+                                        rng.uniform(-0.3, 0.3))
+        target = reference_landmarks(size, FACE_MARGIN)
+        aligned = preprocess_crop(align_face(frame, landmarks, size, FACE_MARGIN), size, channels)
+        box = [float(rng.uniform(2, 10)), float(rng.uniform(2, 10)),
+               float(rng.uniform(18, 30)), float(rng.uniform(18, 30))]
+        boxed = preprocess_crop(crop_box(frame, box, size, FACE_MARGIN), size, channels)
+        cases.append({
+            "width": width, "height": height, "rgb": frame.reshape(-1).tolist(),
+            "size": size, "channels": channels, "margin": FACE_MARGIN,
+            "landmarks": landmarks.tolist(),
+            "similarity_transform": similarity_transform(landmarks, target).tolist(),
+            "aligned_input": aligned.reshape(-1).tolist(),
+            "box": box, "box_input": boxed.reshape(-1).tolist(),
+        })
+    return cases
+
+
+def _template_cases(rng):
+    cases = []
+    for count in (1, 3, 5):
+        embeddings = rng.normal(0, 1, (count, 8)) * rng.uniform(0.5, 20)
+        probe = rng.normal(0, 1, 8)
+        template = average_template(embeddings)
+        cases.append({"embeddings": embeddings.tolist(), "template": template.tolist(),
+                      "probe": probe.tolist(),
+                      "similarity": cosine_similarity(probe, template)})
+    return cases
+
+
+def _attempt_sequences(rng):
+    """Attempts (time, face or none, expression, challenge) and what each gets."""
+    enrolled = rng.normal(0, 1, (4, 8))
+    template = average_template(enrolled)
+    owner = lambda: template + rng.normal(0, 0.15, 8)  # noqa: E731
+
+    def stranger():
+        # Another identity: a direction far from the template (cosine within +-0.37).
+        vector = rng.normal(0, 1, 8)
+        vector -= (vector @ template) * template
+        return vector + rng.uniform(-0.4, 0.4) * np.linalg.norm(vector) * template
+
+    scripts = {
+        # Five strangers lock the user out; attempts in the lockout are refused
+        # unseen; once it ends, the owner gets in and the count starts again.
+        "lockout": [(0, stranger, "happy", None), (1, stranger, "anger", None),
+                    (2, stranger, "fear", None), (3, stranger, "happy", None),
+                    (4.5, stranger, "happy", None), (10, owner, "happy", None),
+                    (34.4, owner, "happy", None), (34.5, owner, "happy", None),
+                    (35, stranger, "sadness", None)],
+        # No face is neither a success nor a failure; a success resets the count.
+        "no_face_and_reset": [(0, stranger, "happy", None), (1, None, None, None),
+                              (2, stranger, "happy", None), (3, None, None, None),
+                              (4, owner, "surprise", None), (5, stranger, "happy", None),
+                              (6, stranger, "happy", None), (7, stranger, "happy", None),
+                              (8, stranger, "happy", None), (9, owner, "happy", None)],
+        # "Smile to unlock": the owner without the smile is a failure.
+        "challenge": [(0, owner, "anger", "happy"), (1, owner, "happy", "happy"),
+                      (2, stranger, "happy", "happy"), (3, owner, "neutral", "happy"),
+                      (4, owner, "happy", "happy")],
+    }
+    threshold = 0.6
+    sequences = []
+    for name, script in scripts.items():
+        now = [0.0]
+        policy = AttemptPolicy({}, clock=lambda: now[0])
+        steps = []
+        for time, face, expression, challenge in script:
+            now[0] = float(time)
+            embedding = None if face is None else face()
+            result = verify_attempt(policy, "owner", template, embedding, expression,
+                                    threshold, challenge)
+            steps.append({"time": now[0],
+                          "embedding": None if embedding is None else embedding.tolist(),
+                          "expression": expression, "challenge": challenge,
+                          "expected": result})
+        sequences.append({"name": name, "threshold": threshold,
+                          "template": template.tolist(), "steps": steps})
+    return sequences
+
+
+def _quantization_cases(rng):
+    values = np.concatenate([rng.uniform(-10, 300, 40), [0.0, 255.0, 127.5, 0.5, 1.5, -0.5]])
+    cases = []
+    for scale, zero_point, dtype in ((1.0, -128, np.int8), (0.5, 0, np.int8),
+                                     (255 / 254, -1, np.int8), (1.0, 0, np.uint8)):
+        cases.append({"values": values.tolist(), "scale": scale, "zero_point": zero_point,
+                      "unsigned": dtype == np.uint8,
+                      "expected": quantize(values, scale, zero_point, dtype).tolist()})
+    return cases
+
+
+def build_golden_vectors(seed=0):
+    """All the vectors, as a JSON-ready dict (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    manifest = _manifest()
+    return {
+        "about": "Written by `python -m keras_dmtl.edge.golden_vectors`; read by "
+                 "android_demo/unlock-core's tests. Do not edit by hand.",
+        "manifest": {"json": json.dumps(manifest, indent=2),
+                     "expected": {"height": 24, "width": 24, "channels": 1,
+                                  "face_margin": FACE_MARGIN,
+                                  "landmark_template": manifest["input"]["landmark_template"],
+                                  "expression_labels": _EXPRESSIONS, "embedding_size": 8,
+                                  "tflite_int8_threshold": 0.7810143102926518,
+                                  "tflite_int8_file": "dmtl_int8.tflite"}},
+        "preprocessing": _preprocessing_cases(rng),
+        "templates": _template_cases(rng),
+        "attempts": _attempt_sequences(rng),
+        "quantization": _quantization_cases(rng),
+    }
+
+
+def write_golden_vectors(path=GOLDEN_PATH, seed=0):
+    """Writes the vectors to `path` (atomically); returns the dict."""
+    vectors = build_golden_vectors(seed)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as temporary, open(temporary, "w") as stream:
+        json.dump(vectors, stream, separators=(",", ":"))
+        stream.write("\n")
+    return vectors
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.normpath(GOLDEN_PATH), help="Output JSON.")
+    args = parser.parse_args()
+    write_golden_vectors(args.out)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
