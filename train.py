@@ -1,4 +1,4 @@
-"""Train, evaluate and save a dynamic multi-task face model.
+"""Train, evaluate, save and export a dynamic multi-task face model.
 
     python train.py                                  # generated faces, default settings
     python train.py --data_dir=/data/CK+48 --backbone=inception_resnet --image_size=112
@@ -47,6 +47,8 @@ flags.DEFINE_bool("augment", True, "Flip, small affine and brightness/contrast j
 flags.DEFINE_enum("balance", None, ["expression", "identity"], "Resample to balance classes.")
 flags.DEFINE_float("val_fraction", 0.15, "Fraction of subjects held out for validation.")
 flags.DEFINE_float("test_fraction", 0.15, "Fraction of subjects held out for testing.")
+flags.DEFINE_bool("export", True, "After training, export every format to <out_dir>/export "
+                  "(export/export_model.py does the same with more options).")
 flags.DEFINE_integer("generated_identities", 20, "Identities of the generated face set.")
 flags.DEFINE_integer("generated_sequences", 2, "Sequences per identity and expression of the "
                      "generated face set.")
@@ -106,6 +108,13 @@ def main(argv):
         logging.error("%s", error)
         sys.exit(2)
     print(_summary(metrics, config.out_dir))
+    if FLAGS.export:
+        from keras_dmtl.export.artifacts import export_run
+        from keras_dmtl.export.artifacts import report_table
+
+        export_dir = os.path.join(config.out_dir, "export")
+        print(report_table(export_run(config.out_dir, export_dir)))
+        print(f"Exported to {export_dir} (manifest.json, export_report.md)")
 
 
 if __name__ == "__main__":

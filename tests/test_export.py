@@ -70,6 +70,7 @@ def test_onnx_matches_keras(exported):
 def test_export_run_writes_manifest_and_report(tmp_path):
     import json
 
+    from keras_dmtl.data.alignment import reference_landmarks
     from keras_dmtl.export.artifacts import export_run
     from keras_dmtl.training.run import TrainConfig
     from keras_dmtl.training.run import train
@@ -79,12 +80,21 @@ def test_export_run_writes_manifest_and_report(tmp_path):
                       batch_size=16, epochs=1, embedding_dim=16, generated_identities=8,
                       generated_sequences=1, val_fraction=0.25, test_fraction=0.25,
                       jit_compile=False, verbose=0))
+    # A model other than model.keras (here the last checkpoint) with its run's data.
     results = export_run(str(run), str(tmp_path / "export"),
-                         formats=("saved_model", "tflite_int8"), representative_samples=20)
+                         formats=("saved_model", "tflite_int8"), representative_samples=20,
+                         model_path=str(run / "checkpoint.keras"))
+    assert results["keras"]["path"].endswith("checkpoint.keras")
+    metrics = json.loads((run / "metrics.json").read_text())
+    held_out = sum(metrics[split]["samples"] for split in ("validation", "test"))
+    assert results["tflite_int8"]["images"] == held_out
     assert results["tflite_int8"]["embedding_cosine_min"] >= 0.98
     assert results["saved_model"]["embedding_cosine_min"] >= 0.999
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert manifest["input"]["height"] == 32 and len(manifest["expression_labels"]) == 7
+    assert manifest["input"]["face_margin"] == 0.2
+    np.testing.assert_allclose(np.array(manifest["input"]["landmark_template"]) * 32,
+                               reference_landmarks(32, 0.2))
     assert set(manifest["formats"]) == {"keras", "saved_model", "tflite_int8"}
     assert manifest["formats"]["tflite_int8"]["sha256"]
     assert (tmp_path / "export" / "serving" / "dmtl" / "1" / "saved_model.pb").exists()
