@@ -77,7 +77,10 @@ class DynamicMultiTaskModel(keras.Model):
     ):
         super().__init__(**kwargs)
         self.weighting = weighting_lib.get(weighting)
-        self.weighting.build((len(TASK_NAMES),))
+        if not self.weighting.built:
+            # A deserialized strategy arrives built (its build_config restores its
+            # state variables); building it again would add a second set.
+            self.weighting.build((len(TASK_NAMES),))
         self.architecture = dict(
             num_identities=int(num_identities),
             num_expressions=int(num_expressions),
