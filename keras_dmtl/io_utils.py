@@ -1,4 +1,5 @@
-"""Atomic file writes: a killed run never leaves a half-written file behind (TF-free)."""
+"""Atomic, durable file writes: a killed run or a power loss never leaves a half-written
+or empty file behind (TF-free)."""
 
 import contextlib
 import json
@@ -9,6 +10,11 @@ import tempfile
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside `path`, renamed onto `path` on success.
+
+    The temporary file (or every file of a temporary folder) is fsynced before the
+    rename and the parent folder after it: without that, a power loss shortly after
+    the rename can leave `path` empty, since the file system may commit the rename
+    before the data.
 
     Args:
         path: the final file path.
@@ -24,10 +30,32 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield temporary
+        _fsync_tree(temporary)
         os.replace(temporary, path)
+        _fsync_path(directory)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _fsync_path(path):
+    """Flushes one file's or folder's data and metadata to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_tree(path):
+    """fsyncs a file, or a folder with everything in it (a SavedModel is a folder)."""
+    if os.path.isdir(path):
+        for root, folders, files in os.walk(path, topdown=False):
+            for name in files:
+                _fsync_path(os.path.join(root, name))
+            _fsync_path(root)
+    else:
+        _fsync_path(path)
 
 
 def write_json(path, data):
