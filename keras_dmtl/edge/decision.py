@@ -14,11 +14,23 @@ def cosine_similarity(embedding, template):
     return float(embedding @ np.asarray(template, np.float64) / np.linalg.norm(embedding))
 
 
+def accepts(template, embedding, expression, threshold, challenge=None):
+    """Whether one face would be accepted: similar enough, and showing the challenge.
+
+    Returns:
+        (accepted, similarity, challenge_met).
+    """
+    similarity = cosine_similarity(embedding, template)
+    challenge_met = challenge is None or expression == challenge
+    return similarity >= threshold and challenge_met, similarity, challenge_met
+
+
 def verify_attempt(policy, user, template, embedding, expression, threshold, challenge=None):
     """Decides one attempt and records its outcome in the attempt policy.
 
-    A locked user is refused before anything else; an attempt with no face is
-    neither accepted nor counted as a failure.
+    A user whose template was disabled (20 failures in a row) or who is locked out
+    (alone or device-wide) is refused before anything else; an attempt with no face
+    is neither accepted nor counted as a failure.
 
     Args:
         policy: the `AttemptPolicy`.
@@ -30,19 +42,20 @@ def verify_attempt(policy, user, template, embedding, expression, threshold, cha
         challenge: an expression the face must show (liveness), or None.
 
     Returns:
-        dict: "decision" ("accept", "reject", "locked" or "no face") and
-        "lockout_seconds"; for a decided attempt also "similarity", "threshold",
-        "expression" and "challenge_met".
+        dict: "decision" ("accept", "reject", "locked" or "no face"),
+        "lockout_seconds" and "reenroll_required"; for a decided attempt also
+        "similarity", "threshold", "expression" and "challenge_met".
     """
     locked = policy.locked_for(user)
-    if locked > 0:
-        return {"decision": "locked", "lockout_seconds": locked}
+    if policy.reenroll_required(user) or locked > 0:
+        return {"decision": "locked", "lockout_seconds": locked,
+                "reenroll_required": policy.reenroll_required(user)}
     if embedding is None:
-        return {"decision": "no face", "lockout_seconds": 0.0}
-    similarity = cosine_similarity(embedding, template)
-    challenge_met = challenge is None or expression == challenge
-    accepted = similarity >= threshold and challenge_met
+        return {"decision": "no face", "lockout_seconds": 0.0, "reenroll_required": False}
+    accepted, similarity, challenge_met = accepts(template, embedding, expression, threshold,
+                                                  challenge)
     lockout = policy.record(user, accepted)
     return {"decision": "accept" if accepted else "reject", "similarity": similarity,
             "threshold": float(threshold), "expression": expression,
-            "challenge_met": challenge_met, "lockout_seconds": lockout}
+            "challenge_met": challenge_met, "lockout_seconds": lockout,
+            "reenroll_required": policy.reenroll_required(user)}

@@ -7,7 +7,9 @@ reproduce each one:
 
     python -m keras_dmtl.edge.golden_vectors   # rewrites the file below
 
-`tests/test_golden_vectors.py` regenerates the file and runs the JVM tests on it.
+`tests/test_golden_vectors.py` recomputes the vectors, checks that the committed
+file holds them (to a tolerance for floats, whose last bits differ between
+platforms), and runs the JVM tests on the committed file; it never rewrites it.
 """
 
 import argparse
@@ -27,6 +29,8 @@ from keras_dmtl.edge.decision import verify_attempt
 from keras_dmtl.edge.litert_model import quantize
 from keras_dmtl.edge.manifest import input_spec
 from keras_dmtl.edge.policy import AttemptPolicy
+from keras_dmtl.edge.policy import lockout_seconds
+from keras_dmtl.edge.policy import new_state
 from keras_dmtl.edge.templates import average_template
 from keras_dmtl.io_utils import atomic_path
 
@@ -105,7 +109,7 @@ def _template_cases(rng):
 
 
 def _attempt_sequences(rng):
-    """Attempts (time, face or none, expression, challenge) and what each gets."""
+    """Attempts (time, user, face or none, expression, challenge) and what each gets."""
     enrolled = rng.normal(0, 1, (4, 8))
     template = average_template(enrolled)
     owner = lambda: template + rng.normal(0, 0.15, 8)  # noqa: E731
@@ -116,14 +120,17 @@ def _attempt_sequences(rng):
         vector -= (vector @ template) * template
         return vector + rng.uniform(-0.4, 0.4) * np.linalg.norm(vector) * template
 
+    # Each step: (time, face, expression, challenge) for "owner", or with a user name last.
     scripts = {
-        # Five strangers lock the user out; attempts in the lockout are refused
-        # unseen; once it ends, the owner gets in and the count starts again.
-        "lockout": [(0, stranger, "happy", None), (1, stranger, "anger", None),
-                    (2, stranger, "fear", None), (3, stranger, "happy", None),
-                    (4.5, stranger, "happy", None), (10, owner, "happy", None),
-                    (34.4, owner, "happy", None), (34.5, owner, "happy", None),
-                    (35, stranger, "sadness", None)],
+        # Five strangers lock the user out for 30 s; attempts in the lockout are refused
+        # unseen; each later failure doubles the lockout; the owner's success resets it.
+        "lockout_and_backoff": [(0, stranger, "happy", None), (1, stranger, "anger", None),
+                                (2, stranger, "fear", None), (3, stranger, "happy", None),
+                                (4, stranger, "happy", None), (10, owner, "happy", None),
+                                (33.9, owner, "happy", None), (34, stranger, "sadness", None),
+                                (60, owner, "happy", None), (94, stranger, "happy", None),
+                                (213.9, owner, "happy", None), (214, owner, "happy", None),
+                                (215, stranger, "happy", None)],
         # No face is neither a success nor a failure; a success resets the count.
         "no_face_and_reset": [(0, stranger, "happy", None), (1, None, None, None),
                               (2, stranger, "happy", None), (3, None, None, None),
@@ -134,25 +141,53 @@ def _attempt_sequences(rng):
         "challenge": [(0, owner, "anger", "happy"), (1, owner, "happy", "happy"),
                       (2, stranger, "happy", "happy"), (3, owner, "neutral", "happy"),
                       (4, owner, "happy", "happy")],
+        # A stranger retrying as soon as each lockout ends: the lockout stops growing at
+        # 15 minutes, and the 20th failure disables the template until re-enrollment.
+        "cap_and_reenroll": _retry_each_lockout(stranger, 20) + [
+            (30000, owner, "happy", None), (40000, None, None, None)],
+        # The clock set back before the lockout began: still locked, for the full
+        # lockout again from the new time.
+        "clock_backwards": [(1000, stranger, "happy", None), (1001, stranger, "happy", None),
+                            (1002, stranger, "happy", None), (1003, stranger, "happy", None),
+                            (1004, stranger, "happy", None), (500, owner, "happy", None),
+                            (520, owner, "happy", None), (529.9, owner, "happy", None),
+                            (530, owner, "happy", None)],
+        # Failures count device-wide too: five user names, one failure each, lock out
+        # every user; a success resets the device's count.
+        "device_budget": [(0, stranger, "happy", None, "ana"), (1, stranger, "happy", None, "bo"),
+                          (2, stranger, "happy", None, "cy"), (3, stranger, "happy", None, "di"),
+                          (4, stranger, "happy", None, "ed"), (5, owner, "happy", None),
+                          (20, owner, "happy", None, "fay"), (34, owner, "happy", None),
+                          (35, stranger, "happy", None, "ana")],
     }
     threshold = 0.6
     sequences = []
     for name, script in scripts.items():
         now = [0.0]
-        policy = AttemptPolicy({}, clock=lambda: now[0])
+        policy = AttemptPolicy(new_state(), clock=lambda: now[0])
         steps = []
-        for time, face, expression, challenge in script:
+        for time, face, expression, challenge, *user in script:
+            user = user[0] if user else "owner"
             now[0] = float(time)
             embedding = None if face is None else face()
-            result = verify_attempt(policy, "owner", template, embedding, expression,
+            result = verify_attempt(policy, user, template, embedding, expression,
                                     threshold, challenge)
-            steps.append({"time": now[0],
+            steps.append({"time": now[0], "user": user,
                           "embedding": None if embedding is None else embedding.tolist(),
                           "expression": expression, "challenge": challenge,
                           "expected": result})
         sequences.append({"name": name, "threshold": threshold,
                           "template": template.tolist(), "steps": steps})
     return sequences
+
+
+def _retry_each_lockout(stranger, failures):
+    """`failures` stranger attempts, each the moment the previous lockout has ended."""
+    script, time = [], 0.0
+    for count in range(1, failures + 1):
+        script.append((time, stranger, "happy", None))
+        time += lockout_seconds(count) + 1.0
+    return script
 
 
 def _quantization_cases(rng):

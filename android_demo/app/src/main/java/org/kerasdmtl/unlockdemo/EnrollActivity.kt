@@ -4,6 +4,7 @@ import android.os.Bundle
 import android.os.SystemClock
 import android.view.View
 import android.widget.Toast
+import org.kerasdmtl.unlock.AttemptPolicy
 import org.kerasdmtl.unlock.Templates
 
 /**
@@ -44,7 +45,17 @@ class EnrollActivity : CameraActivity() {
             fail(error.message.orEmpty())
             return
         }
+        // Re-enrolling must not be a way around a lockout; it clears a disabled template.
+        val policy = AttemptPolicy { System.currentTimeMillis() / 1000.0 }
+        policy.restore(contents.policyState)
+        val locked = policy.lockedFor(user)
+        if (locked > 0) {
+            fail(getString(R.string.locked, locked.toInt() + 1))
+            return
+        }
         contents.templates[user] = Templates.average(embeddings)
+        policy.forget(user)
+        contents.policyState = policy.toJson()
         vault.save(contents)
         Toast.makeText(this, getString(R.string.enrolled, user, FRAMES), Toast.LENGTH_LONG).show()
         finish()

@@ -16,6 +16,7 @@ import javax.crypto.Cipher
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
+import org.kerasdmtl.unlock.AttemptPolicy
 
 /** The vault could not be decrypted or authenticated: it was altered, or its key is gone. */
 class VaultCorruptedException(message: String, cause: Throwable) : Exception(message, cause)
@@ -32,7 +33,7 @@ class TemplateVault(context: Context) {
     /** Users' templates and the policy state (JSON written by AttemptPolicy.toJson). */
     class Contents(
         val templates: MutableMap<String, DoubleArray> = mutableMapOf(),
-        var policyState: String = "{}",
+        var policyState: String = AttemptPolicy.EMPTY_STATE,
     )
 
     /** Reads the vault; an empty one when none was written yet. */

@@ -44,10 +44,12 @@ class UnlockActivity : CameraActivity() {
         val enrolled = template ?: return
         val now = SystemClock.elapsedRealtime()
         val locked = policy.lockedFor(user)
-        lockedOut = locked > 0
+        val disabled = policy.reenrollRequired(user)
+        lockedOut = locked > 0 || disabled
         if (lockedOut) {
             binding.overlay.show(frame.box, "", frame.frameWidth, frame.frameHeight, false)
-            binding.status.text = getString(R.string.locked, locked.toInt() + 1)
+            binding.status.text = if (disabled) getString(R.string.reenroll_required)
+                else getString(R.string.locked, locked.toInt() + 1)
             return
         }
         if (frame.box == null) {
@@ -62,7 +64,7 @@ class UnlockActivity : CameraActivity() {
         val result = UnlockDecision.verify(
             policy, user, enrolled, analysis.embedding, analysis.expression, model.threshold, challenge,
         )
-        lockedOut = result.lockoutSeconds > 0
+        lockedOut = result.lockoutSeconds > 0 || result.reenrollRequired
         contents.policyState = policy.toJson()
         vault.save(contents)
         val label = "${analysis.expression} ${"%.2f".format(analysis.expressionConfidence)}"

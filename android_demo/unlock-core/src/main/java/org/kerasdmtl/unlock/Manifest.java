@@ -22,12 +22,15 @@ public final class Manifest {
   public static final class ModelFormat {
     public final String name;
     public final String file;
+    /** The model file's sha256 (lower-case hex): check it before loading the model. */
+    public final String sha256;
     public final double threshold;
     public final double calibratedFar;
 
-    ModelFormat(String name, String file, double threshold, double calibratedFar) {
+    ModelFormat(String name, String file, String sha256, double threshold, double calibratedFar) {
       this.name = name;
       this.file = file;
+      this.sha256 = sha256;
       this.threshold = threshold;
       this.calibratedFar = calibratedFar;
     }
@@ -73,8 +76,10 @@ public final class Manifest {
     Map<String, ModelFormat> parsed = new LinkedHashMap<>();
     for (Map.Entry<String, JsonElement> entry : object(root, "formats").entrySet()) {
       JsonObject format = entry.getValue().getAsJsonObject();
+      String sha256 = format.has("sha256") && format.get("sha256").isJsonPrimitive()
+          ? format.get("sha256").getAsString() : null;
       parsed.put(entry.getKey(), new ModelFormat(entry.getKey(), string(format, "file"),
-          number(format, "threshold"), number(format, "calibrated_far")));
+          sha256, number(format, "threshold"), number(format, "calibrated_far")));
     }
     formats = Collections.unmodifiableMap(parsed);
   }
@@ -93,12 +98,27 @@ public final class Manifest {
     }
   }
 
-  /** The model entry for {@code name} (e.g. "tflite_int8"). */
+  /**
+   * The model entry for {@code name} (e.g. "tflite_int8"), checked as the Python runtime
+   * checks it: a plain file name, a sha256 hex digest, a finite threshold in (-1, 1].
+   */
   public ModelFormat format(String name) {
     ModelFormat format = formats.get(name);
     if (format == null) {
       throw new IllegalArgumentException("manifest.json has no format " + name + "; it has "
           + formats.keySet() + " (export with --formats=" + name + ")");
+    }
+    String where = "manifest.json: \"formats." + name + ".";
+    if (format.file.isEmpty() || format.file.contains("/") || format.file.contains("\\")
+        || format.file.equals(".") || format.file.equals("..")) {
+      throw new IllegalArgumentException(where + "file\" must be a file name in the export folder");
+    }
+    if (format.sha256 == null || !format.sha256.matches("[0-9a-f]{64}")) {
+      throw new IllegalArgumentException(where + "sha256\" must be a sha256 hex digest");
+    }
+    if (!(Double.isFinite(format.threshold) && format.threshold > -1.0 && format.threshold <= 1.0)) {
+      throw new IllegalArgumentException(where + "threshold\" must be a finite number in (-1, 1], got "
+          + format.threshold);
     }
     return format;
   }

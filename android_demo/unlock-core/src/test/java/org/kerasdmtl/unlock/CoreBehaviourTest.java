@@ -15,7 +15,7 @@ class CoreBehaviourTest {
   void lockoutSurvivesARestartThroughThePersistedState() {
     double[] now = {100.0};
     AttemptPolicy policy = new AttemptPolicy(() -> now[0]);
-    for (int i = 0; i < AttemptPolicy.MAX_FAILURES; i++) {
+    for (int i = 0; i < AttemptPolicy.FAILURES_BEFORE_LOCKOUT; i++) {
       policy.record("ana", false);
     }
     AttemptPolicy restarted = new AttemptPolicy(() -> now[0]);
@@ -23,8 +23,53 @@ class CoreBehaviourTest {
     now[0] = 110.0;
     assertEquals(20.0, restarted.lockedFor("ana"), 1e-9);
     assertTrue(!UnlockDecision.mayAttempt(restarted, "ana"));
+    // The device-wide count came back too: another user is locked out as well.
+    assertTrue(!UnlockDecision.mayAttempt(restarted, "bob"));
     now[0] = 130.0;
     assertTrue(UnlockDecision.mayAttempt(restarted, "ana"));
+    assertEquals(AttemptPolicy.FAILURES_BEFORE_LOCKOUT, restarted.failures("ana"));
+  }
+
+  @Test
+  void malformedSavedStateIsRefusedNotReset() {
+    AttemptPolicy policy = new AttemptPolicy(() -> 0.0);
+    policy.restore(AttemptPolicy.EMPTY_STATE);
+    for (String broken : new String[] {"", "[]", "{\"users\": {}}",
+        "{\"device\": {\"failures\": -1, \"locked_from\": 0, \"lockout_seconds\": 0}, \"users\": {}}"}) {
+      IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+          () -> policy.restore(broken));
+      assertTrue(error.getMessage().contains("clear every lockout"), error.getMessage());
+    }
+  }
+
+  @Test
+  void reenrollmentClearsADisabledTemplate() {
+    double[] now = {0.0};
+    AttemptPolicy policy = new AttemptPolicy(() -> now[0]);
+    for (int i = 0; i < AttemptPolicy.FAILURES_BEFORE_REENROLL; i++) {
+      now[0] += 1000.0;
+      policy.record("ana", false);
+    }
+    now[0] += 1000.0;
+    assertTrue(policy.reenrollRequired("ana"));
+    assertTrue(!UnlockDecision.mayAttempt(policy, "ana"));
+    policy.forget("ana");
+    assertTrue(UnlockDecision.mayAttempt(policy, "ana"));
+  }
+
+  @Test
+  void manifestThresholdsOutsideTheCosineRangeAreRefused() {
+    for (String threshold : new String[] {"-1", "1.5", "-3"}) {
+      String json = "{\"input\": {\"height\": 24, \"width\": 24, \"channels\": 1, "
+          + "\"face_margin\": 0.2, \"landmark_template\": [[0,0],[1,0],[0,1],[1,1],[0.5,0.5]]}, "
+          + "\"expression_labels\": [\"happy\"], \"embedding_size\": 8, \"target_far\": 0.001, "
+          + "\"formats\": {\"tflite_int8\": {\"file\": \"m.tflite\", \"sha256\": \""
+          + "ab".repeat(32) + "\", \"threshold\": " + threshold + ", \"calibrated_far\": 0.001}}}";
+      Manifest manifest = Manifest.parse(json);
+      IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+          () -> manifest.format("tflite_int8"));
+      assertTrue(error.getMessage().contains("threshold"), error.getMessage());
+    }
   }
 
   @Test

@@ -135,12 +135,13 @@ class GoldenVectorsTest {
         JsonObject step = stepElement.getAsJsonObject();
         now[0] = step.get("time").getAsDouble();
         double[] embedding = step.get("embedding").isJsonNull() ? null : doubles(step.getAsJsonArray("embedding"));
-        UnlockDecision result = UnlockDecision.verify(policy, "owner", template, embedding,
+        UnlockDecision result = UnlockDecision.verify(policy, step.get("user").getAsString(), template, embedding,
             nullableString(step, "expression"), threshold, nullableString(step, "challenge"));
         JsonObject expected = step.getAsJsonObject("expected");
         String where = name + " step " + index;
         assertEquals(expected.get("decision").getAsString(), result.decision, where);
         assertEquals(expected.get("lockout_seconds").getAsDouble(), result.lockoutSeconds, TOLERANCE, where);
+        assertEquals(expected.get("reenroll_required").getAsBoolean(), result.reenrollRequired, where);
         if (expected.has("similarity")) {
           assertEquals(expected.get("similarity").getAsDouble(), result.similarity, TOLERANCE, where);
           assertEquals(expected.get("challenge_met").getAsBoolean(), result.challengeMet, where);
