@@ -6,6 +6,7 @@
 Writes a run folder (see README.md). Flags in, library calls, results out.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -54,17 +55,41 @@ flags.DEFINE_integer("generated_sequences", 2, "Sequences per identity and expre
                      "generated face set.")
 
 
+def _register_validators():
+    """Every numeric flag is checked against its bounds before anything runs."""
+    from keras_dmtl.training.config import NUMERIC_BOUNDS
+    from keras_dmtl.training.config import setting_problem
+
+    def checker(name):
+        def check(value):
+            problem = setting_problem(name, value)
+            if problem is not None:
+                raise flags.ValidationError(f"{problem}.")
+            return True
+        return check
+
+    for name in NUMERIC_BOUNDS:
+        if name in FLAGS:
+            flags.register_validator(name, checker(name))
+
+
+_register_validators()
+
+
 def _config():
-    from keras_dmtl.training.run import TrainConfig
+    """The `TrainConfig` of the command line; with --resume, the run's saved
+    settings with the flags given here on top (the library refuses changes that
+    would alter the model or the data)."""
+    from keras_dmtl.training.config import TrainConfig
 
     try:
         static_weights = tuple(float(w) for w in FLAGS.static_weights)
     except ValueError:
-        raise app.UsageError(f"--static_weights={','.join(FLAGS.static_weights)}: give two "
-                             "numbers, e.g. --static_weights=0.7,0.3")
+        raise ValueError(f"--static_weights={','.join(FLAGS.static_weights)}: give two "
+                         "numbers, e.g. --static_weights=0.7,0.3") from None
     out_dir = FLAGS.out_dir or os.path.join(
         "runs", f"{FLAGS.weighting}_{FLAGS.backbone}_seed{FLAGS.seed}")
-    return TrainConfig(
+    config = TrainConfig(
         data_dir=FLAGS.data_dir, dataset=FLAGS.dataset, out_dir=out_dir,
         cache_dir=FLAGS.cache_dir, backbone=FLAGS.backbone, backbone_width=FLAGS.backbone_width,
         image_size=FLAGS.image_size, channels=int(FLAGS.channels),
@@ -78,6 +103,13 @@ def _config():
         test_fraction=FLAGS.test_fraction, generated_identities=FLAGS.generated_identities,
         generated_sequences=FLAGS.generated_sequences,
     )
+    if not FLAGS.resume:
+        return config
+    from keras_dmtl.training.run import resume_config
+
+    given = {name: getattr(config, name) for name in dataclasses.asdict(config)
+             if name in FLAGS and FLAGS[name].present and name not in ("out_dir", "resume")}
+    return resume_config(out_dir, **given)
 
 
 def _summary(metrics, out_dir):
@@ -98,10 +130,11 @@ def _summary(metrics, out_dir):
 def main(argv):
     del argv
     from keras_dmtl.data.records import DataError
-    from keras_dmtl.training.run import train
 
-    config = _config()
     try:
+        config = _config()
+        from keras_dmtl.training.run import train
+
         metrics = train(config)
     except (DataError, ValueError) as error:
         # Bad input: one clear line, no traceback.

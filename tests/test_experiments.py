@@ -9,7 +9,7 @@ from keras_dmtl.experiments import methods
 from keras_dmtl.experiments import report
 from keras_dmtl.experiments.compare import ExperimentConfig
 from keras_dmtl.experiments.compare import run_experiment
-from keras_dmtl.training.run import TrainConfig
+from keras_dmtl.training.config import TrainConfig
 
 
 def test_runner_writes_results_and_skips_finished_cells(tmp_path):
