@@ -11,7 +11,8 @@ import pytest
 
 from keras_dmtl.data.records import DataError
 from keras_dmtl.training import callbacks
-from keras_dmtl.training.run import TrainConfig
+from keras_dmtl.training.checkpoint import read_checkpoint_state
+from keras_dmtl.training.config import TrainConfig
 from keras_dmtl.training.run import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +34,7 @@ def _config(out_dir, cache_dir, **overrides):
 def test_generated_faces_train_above_chance(tmp_path, cache_dir):
     metrics = train(_config(tmp_path / "run", cache_dir, epochs=15))
     run = tmp_path / "run"
-    for name in ("config.json", "checkpoint.keras", "training_state.json", "metrics.json",
+    for name in ("config.json", "checkpoint.keras", "metrics.json",
                  "task_weights.png", "loss_curves.png", "model.keras", "labels.json",
                  "confusion_test.csv", "confusion_test.png"):
         assert (run / name).exists(), name
@@ -76,7 +77,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypa
         train(config)  # a run is there: refuse to overwrite it
     resumed = TrainConfig(**{**config.__dict__, "resume": True})
     train(resumed)
-    state = json.loads((tmp_path / "run" / "training_state.json").read_text())
+    state = read_checkpoint_state(tmp_path / "run" / "checkpoint.keras")
     assert state["epochs_done"] == 2
     assert len(state["step_history"]["w_face"]) == 2 * steps
     final = keras.saving.load_model(tmp_path / "run" / "checkpoint.keras")

@@ -1,8 +1,8 @@
 """The tf.data input pipeline: shuffling, augmentation, class balancing, batching.
 
 Augmentation lives here, not in the model: Keras' random layers switch XLA off
-for the whole model (ECOSYSTEM.md). Random draws are stateless and seeded, so a
-run is reproducible.
+for the whole model. Random draws are stateless functions of (seed, epoch), so a
+run is reproducible and a resumed run sees the data an uninterrupted one saw.
 """
 
 import math
@@ -65,21 +65,65 @@ def augment_image(image, seed):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
+def _epoch_seed(seed, epoch, stream):
+    """The stateless seed of one random stream (order, augmentation) of one epoch.
+
+    Every random draw of an epoch is a function of (seed, epoch) alone, so a run
+    resumed at epoch e sees exactly the data an uninterrupted run saw there.
+    """
+    base = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_fold_in(base, stream)
+
+
 def _balanced_indices(labels, seed):
-    """An endless stream of sample indices with every class equally likely.
+    """len(labels) sample indices with every class equally likely (with replacement).
 
     Samples without the label (-1) form one more group of their own.
     """
-    groups = [np.flatnonzero(labels == value) for value in np.unique(labels)]
-    streams = [tf.data.Dataset.from_tensor_slices(group).shuffle(len(group), seed=seed).repeat()
-               for group in groups]
-    return tf.data.Dataset.sample_from_datasets(streams, seed=seed,
-                                                rerandomize_each_iteration=True)
+    values, group_of = np.unique(labels, return_inverse=True)
+    members = tf.constant(np.argsort(group_of, kind="stable"), tf.int64)
+    sizes = np.bincount(group_of.reshape(-1), minlength=len(values))
+    offsets = tf.constant(np.concatenate([[0], np.cumsum(sizes)[:-1]]), tf.int64)
+    sizes = tf.constant(sizes, tf.float32)
+    count = len(labels)
+    group_seed, member_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    groups = tf.random.stateless_uniform([count], group_seed, 0, len(values), tf.int64)
+    position = tf.random.stateless_uniform([count], member_seed) * tf.gather(sizes, groups)
+    return tf.gather(members, tf.gather(offsets, groups) + tf.cast(position, tf.int64))
+
+
+def _samples(arrays, training, seed, augment, balance, epoch):
+    """One epoch of (image, labels) samples, unbatched (see `make_dataset`)."""
+    count = len(arrays)
+    if training and balance is not None:
+        labels = {"expression": arrays.expression, "identity": arrays.identity}[balance]
+        order = _balanced_indices(labels, _epoch_seed(seed, epoch, 0))
+    elif training:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), _epoch_seed(seed, epoch, 0))
+    else:
+        order = tf.range(count, dtype=tf.int64)
+    images = tf.constant(arrays.images)
+    identity = tf.constant(arrays.identity, tf.int32)
+    expression = tf.constant(arrays.expression, tf.int32)
+    augment_seed = _epoch_seed(seed, epoch, 1)
+    augmenting = training and augment
+
+    def sample(position, index):
+        image = tf.cast(tf.gather(images, index), tf.float32)
+        if augmenting:
+            image = augment_image(
+                image, tf.random.experimental.stateless_fold_in(augment_seed, position))
+        return image, {"identity": tf.gather(identity, index),
+                       "expression": tf.gather(expression, index)}
+
+    return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
+        sample, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=None,
-                 drop_remainder=None):
-    """Builds the dataset the model trains or evaluates on.
+                 drop_remainder=None, epoch=0):
+    """Builds the dataset of one epoch the model trains or evaluates on.
 
     Args:
         arrays: `FaceArrays`.
@@ -91,6 +135,8 @@ def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=Non
             that task are equally frequent (training only).
         drop_remainder: drop a last partial batch; default: when training (XLA
             would recompile for it).
+        epoch: int or int64 scalar tensor; with `seed`, it alone decides the
+            order and augmentation of a training epoch.
 
     Returns:
         A `tf.data.Dataset` of (float32 images (B, H, W, C) in 0..255,
@@ -98,28 +144,37 @@ def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=Non
     """
     if drop_remainder is None:
         drop_remainder = training
-    count = len(arrays)
-    if training and balance is not None:
-        labels = {"expression": arrays.expression, "identity": arrays.identity}[balance]
-        indices = _balanced_indices(labels, seed).take(count)
-    else:
-        indices = tf.data.Dataset.range(count)
-        if training:
-            indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    images = tf.constant(arrays.images)
-    identity = tf.constant(arrays.identity, tf.int32)
-    expression = tf.constant(arrays.expression, tf.int32)
+    samples = _samples(arrays, training, seed, augment, balance, epoch)
+    return samples.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
-    def gather(index):
-        return tf.cast(tf.gather(images, index), tf.float32), {
-            "identity": tf.gather(identity, index),
-            "expression": tf.gather(expression, index),
-        }
 
-    dataset = indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-    if training and augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda sample, pair: (augment_image(sample[0], pair), sample[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augment=True,
+                          balance=None):
+    """The training batches of epochs `initial_epoch` .. `epochs - 1`, in order.
+
+    Each epoch is that of `make_dataset(..., epoch=e)`: its order and augmentation depend
+    on (seed, e) only, so resuming at epoch e continues the same data stream.
+
+    Args:
+        arrays: `FaceArrays` of the training split.
+        batch_size: images per batch (partial batches are dropped).
+        seed: the run's seed.
+        initial_epoch: the first epoch to produce (epochs already done).
+        epochs: one past the last epoch.
+        augment, balance: as in `make_dataset`.
+
+    Returns:
+        (dataset, steps_per_epoch): pass both to `fit` with the same
+        `initial_epoch` and `epochs`.
+
+    Raises:
+        ValueError: the split is smaller than one batch.
+    """
+    steps_per_epoch = len(arrays) // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"--batch_size={batch_size} is larger than the training split "
+                         f"({len(arrays)} images): lower --batch_size.")
+    epochs_dataset = tf.data.Dataset.range(initial_epoch, max(epochs, initial_epoch))
+    dataset = epochs_dataset.flat_map(lambda epoch: _samples(
+        arrays, True, seed, augment, balance, epoch).batch(batch_size, drop_remainder=True))
+    return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch

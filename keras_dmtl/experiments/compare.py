@@ -24,7 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_dmtl import weighting as weighting_lib  # noqa: E402
-from keras_dmtl.data.pipeline import make_dataset  # noqa: E402
+from keras_dmtl.data.pipeline import make_training_dataset  # noqa: E402
 from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.data.splits import split_by_subject  # noqa: E402
 from keras_dmtl.data.splits import subject_kfold  # noqa: E402
@@ -34,7 +34,7 @@ from keras_dmtl.io_utils import read_json  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 from keras_dmtl.training.callbacks import StepHistory  # noqa: E402
 from keras_dmtl.training.evaluate import evaluate_split  # noqa: E402
-from keras_dmtl.training.run import TrainConfig  # noqa: E402
+from keras_dmtl.training.config import TrainConfig  # noqa: E402
 from keras_dmtl.training.run import build_model  # noqa: E402
 from keras_dmtl.training.run import load_arrays  # noqa: E402
 from keras_dmtl.training.run import make_splits  # noqa: E402
@@ -100,18 +100,19 @@ def run_cell(arrays, indices, method, seed, config):
     train_config = dataclasses.replace(config.train, seed=seed)
     keras.utils.set_random_seed(seed)
     splits = make_splits(arrays, *indices)
-    train_ds = make_dataset(splits.train, train_config.batch_size, training=True, seed=seed,
-                            augment=train_config.augment, balance=train_config.balance)
+    train_ds, steps_per_epoch = make_training_dataset(
+        splits.train, train_config.batch_size, seed, 0, train_config.epochs,
+        augment=train_config.augment, balance=train_config.balance)
     kwargs = dict(method.kwargs)
     if method.strategy == "dwa":
-        kwargs["window_steps"] = max(len(splits.train) // train_config.batch_size, 1)
+        kwargs["window_steps"] = steps_per_epoch
     model = build_model(train_config, len(splits.train.identity_names),
                         len(splits.train.expression_names),
                         weighting=weighting_lib.get(method.strategy, **kwargs))
     history = StepHistory()
     selector = SelectBestEpoch(splits.validation, splits.verification_subjects["validation"], seed)
-    model.fit(train_ds, epochs=train_config.epochs, callbacks=[history, selector], verbose=0,
-              shuffle=False)
+    model.fit(train_ds, epochs=train_config.epochs, steps_per_epoch=steps_per_epoch,
+              callbacks=[history, selector], verbose=0, shuffle=False)
     model.set_weights(selector.best_weights)
     test = evaluate_split(model, splits.test, splits.verification_subjects["test"], seed=seed)
     expression = test.get("expression", {})
@@ -208,19 +209,19 @@ def _define_flags():
 
 def main(argv):
     del argv
-    train_config = TrainConfig(
-        data_dir=FLAGS.data_dir, dataset=FLAGS.dataset, cache_dir=FLAGS.cache_dir,
-        backbone=FLAGS.backbone, image_size=FLAGS.image_size, channels=int(FLAGS.channels),
-        detector=FLAGS.detector, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate, weight_lr=FLAGS.weight_lr,
-        jit_compile=FLAGS.jit_compile, generated_identities=FLAGS.generated_identities,
-        generated_sequences=FLAGS.generated_sequences, verbose=0)
-    config = ExperimentConfig(train=train_config, out_dir=FLAGS.out_dir,
-                              methods=tuple(FLAGS.methods), folds=FLAGS.folds,
-                              max_folds=FLAGS.max_folds,
-                              seeds=tuple(int(s) for s in FLAGS.seeds))
     started = time.time()
     try:
+        train_config = TrainConfig(
+            data_dir=FLAGS.data_dir, dataset=FLAGS.dataset, cache_dir=FLAGS.cache_dir,
+            backbone=FLAGS.backbone, image_size=FLAGS.image_size, channels=int(FLAGS.channels),
+            detector=FLAGS.detector, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+            learning_rate=FLAGS.learning_rate, weight_lr=FLAGS.weight_lr,
+            jit_compile=FLAGS.jit_compile, generated_identities=FLAGS.generated_identities,
+            generated_sequences=FLAGS.generated_sequences, verbose=0)
+        config = ExperimentConfig(train=train_config, out_dir=FLAGS.out_dir,
+                                  methods=tuple(FLAGS.methods), folds=FLAGS.folds,
+                                  max_folds=FLAGS.max_folds,
+                                  seeds=tuple(int(s) for s in FLAGS.seeds))
         rows, computed = run_experiment(config)
     except (DataError, ValueError) as error:
         logging.error("%s", error)

@@ -6,11 +6,8 @@ import keras
 import tensorflow as tf
 
 from keras_dmtl.models.multitask import STEP_VALUE_NAMES
-from keras_dmtl.io_utils import atomic_path
-from keras_dmtl.io_utils import write_json
-
-CHECKPOINT_NAME = "checkpoint.keras"
-STATE_NAME = "training_state.json"
+from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
+from keras_dmtl.training.checkpoint import save_checkpoint
 
 
 class StepHistory(keras.callbacks.Callback):
@@ -49,9 +46,9 @@ class StepHistory(keras.callbacks.Callback):
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole model (optimizer states included) after every epoch.
 
-    The `.keras` file and a small JSON state (epoch, step history) are each
-    written to a temporary file and renamed, so a run killed at any moment leaves
-    the previous complete checkpoint; `--resume` continues from it.
+    The model and the training state (epochs done, step and epoch histories) go
+    into one file (`keras_dmtl.training.checkpoint`), so `--resume` always finds
+    a model and the state of the same epoch.
 
     Args:
         run_dir: the run folder.
@@ -68,14 +65,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.epoch_history.setdefault(name, []).append(float(value))
-        with atomic_path(os.path.join(self.run_dir, CHECKPOINT_NAME)) as temporary:
-            self.model.save(temporary)
-        write_json(
-            os.path.join(self.run_dir, STATE_NAME),
-            {
-                "epochs_done": epoch + 1,
-                "global_step": self.step_history.step,
-                "step_history": self.step_history.history,
-                "epoch_history": self.epoch_history,
-            },
-        )
+        save_checkpoint(self.model, os.path.join(self.run_dir, CHECKPOINT_NAME), {
+            "epochs_done": epoch + 1,
+            "global_step": self.step_history.step,
+            "step_history": self.step_history.history,
+            "epoch_history": self.epoch_history,
+        })

@@ -1,20 +1,21 @@
 """One training run: data in, a trained and evaluated model in a run folder out.
 
-The run folder holds `config.json`, `checkpoint.keras` + `training_state.json`
-(after every epoch; `resume=True` continues from them), TensorBoard logs under
-`logs/`, `metrics.json`, the PNG plots and the final `model.keras`.
+The run folder holds `config.json` and `labels.json` (written before training;
+a resumed run must match both), `checkpoint.keras` (model and training state,
+one file, after every epoch; `resume=True` continues from it), TensorBoard logs
+under `logs/`, `metrics.json`, the PNG plots and the final `model.keras`.
 """
 
 import dataclasses
 import logging
 import os
-from typing import Optional, Tuple
 
 import keras
 import numpy as np
 
 from keras_dmtl.data.loading import load_faces
 from keras_dmtl.data.pipeline import make_dataset
+from keras_dmtl.data.pipeline import make_training_dataset
 from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import MISSING_LABEL
@@ -26,51 +27,18 @@ from keras_dmtl.evaluation.expression import write_confusion_png
 from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
-from keras_dmtl.training.callbacks import CHECKPOINT_NAME
-from keras_dmtl.training.callbacks import STATE_NAME
 from keras_dmtl.training.callbacks import EpochCheckpoint
 from keras_dmtl.training.callbacks import StepHistory
+from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
+from keras_dmtl.training.checkpoint import read_checkpoint_state
+from keras_dmtl.training.config import TrainConfig
+from keras_dmtl.training.config import resume_conflicts
 from keras_dmtl.training.evaluate import evaluate_split
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
 
 _LOG = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Every setting of a run; `train.py` fills it from its flags."""
-
-    data_dir: Optional[str] = None
-    dataset: str = "auto"
-    out_dir: str = "runs/default"
-    cache_dir: str = "data_cache"
-    backbone: str = "tiny"
-    backbone_width: float = 1.0
-    image_size: int = 64
-    channels: int = 1
-    embedding_dim: int = 128
-    weighting: str = "dynamic"
-    static_weights: Tuple[float, float] = (0.5, 0.5)
-    center_loss_alpha: float = 0.1
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_lr: float = 0.01
-    jit_compile: bool = True
-    mixed_precision: bool = False
-    seed: int = 0
-    resume: bool = False
-    detector: str = "none"
-    skip_bad_images: bool = False
-    augment: bool = True
-    balance: Optional[str] = None
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    generated_identities: int = 20
-    generated_sequences: int = 2
-    verbose: int = 1
 
 
 @dataclasses.dataclass
@@ -180,24 +148,84 @@ def build_model(config, num_identities, num_expressions, weighting=None):
     return model
 
 
+def load_run_config(run_dir):
+    """The `TrainConfig` saved in a run folder's config.json.
+
+    Raises:
+        DataError: naming the file, when it is missing or invalid.
+    """
+    path = os.path.join(run_dir, "config.json")
+    try:
+        return TrainConfig.from_json(read_json(path), path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable run config ({error}).") from None
+
+
+def resume_config(run_dir, **overrides):
+    """The config that resumes the run in `run_dir`: its saved settings, with
+    `overrides` (the flags given on the command line) on top."""
+    saved = dataclasses.asdict(load_run_config(run_dir))
+    saved.update(overrides, out_dir=run_dir, resume=True)
+    return TrainConfig(**saved)
+
+
 def _prepare_run_dir(config):
+    """Checks the run folder against `config`; returns the checkpoint's state or None.
+
+    A new run refuses a folder that holds a run; a resumed run refuses settings
+    that differ from its config.json where they change the model or the data.
+    """
     checkpoint = os.path.join(config.out_dir, CHECKPOINT_NAME)
+    config_path = os.path.join(config.out_dir, "config.json")
     if config.resume:
-        if not os.path.exists(checkpoint):
+        if not os.path.exists(config_path):
             raise DataError(
-                f"--resume: no checkpoint at {checkpoint}; run without --resume to start "
-                "a new run, or point --out_dir at the run to continue."
-            )
-        saved = read_json(os.path.join(config.out_dir, "config.json"))
-        return saved, read_json(os.path.join(config.out_dir, STATE_NAME))
-    if os.path.exists(checkpoint):
-        raise DataError(
-            f"--out_dir {config.out_dir} already holds a run; pass --resume to continue "
-            "it or choose another --out_dir (nothing was overwritten)."
-        )
+                f"--resume: no checkpoint and no config.json in {config.out_dir}; run without "
+                "--resume to start a new run, or point --out_dir at the run to continue.")
+        conflicts = resume_conflicts(load_run_config(config.out_dir), config)
+        if conflicts:
+            raise DataError(
+                f"--resume: {'; '.join(conflicts)}. These settings change the model or the "
+                f"data of the run in {config.out_dir}: drop them to resume it, or start a new "
+                "run in another --out_dir.")
+        if os.path.exists(checkpoint):
+            return read_checkpoint_state(checkpoint)
+        _LOG.warning("%s has no checkpoint yet (the run stopped in its first epoch): "
+                     "starting it from epoch 0.", config.out_dir)
+        return None
+    for existing in (checkpoint, os.path.join(config.out_dir, "model.keras")):
+        if os.path.exists(existing):
+            raise DataError(
+                f"--out_dir {config.out_dir} already holds a run ({existing}); pass --resume "
+                "to continue it or choose another --out_dir (nothing was overwritten).")
     os.makedirs(config.out_dir, exist_ok=True)
-    write_json(os.path.join(config.out_dir, "config.json"), dataclasses.asdict(config))
-    return None, None
+    write_json(config_path, dataclasses.asdict(config))
+    return None
+
+
+def _run_labels(splits):
+    """What the run's labels and split are: written at the start, checked on resume."""
+    return {
+        "identity_names": list(splits.train.identity_names),
+        "expression_names": list(splits.train.expression_names),
+        "split_subjects": {name: sorted({str(s) for s in getattr(splits, name).subject})
+                           for name in ("train", "validation", "test")},
+    }
+
+
+def _check_or_write_labels(run_dir, splits, resuming):
+    path = os.path.join(run_dir, "labels.json")
+    labels = _run_labels(splits)
+    if resuming and os.path.exists(path):
+        saved = read_json(path)
+        changed = [key for key in labels if saved.get(key) != labels[key]]
+        if changed:
+            raise DataError(
+                f"--resume: the data no longer gives the run's {' and '.join(changed)} "
+                f"({path}): the dataset changed since the run started. Restore it, or start "
+                "a new run in another --out_dir.")
+        return
+    write_json(path, labels)
 
 
 def _write_confusion(run_dir, metrics):
@@ -242,31 +270,29 @@ def train(config):
         DataError: bad input (named in the message); nothing already in the run
             folder is overwritten.
     """
-    saved_config, state = _prepare_run_dir(config)
-    if saved_config is not None:
-        # A resumed run continues with the settings it started with.
-        saved_config.update(resume=True, epochs=config.epochs, out_dir=config.out_dir)
-        saved_config["static_weights"] = tuple(saved_config["static_weights"])
-        config = TrainConfig(**saved_config)
+    state = _prepare_run_dir(config)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(config.seed)
 
     splits = split_arrays(load_arrays(config), config)
-    train_ds = make_dataset(splits.train, config.batch_size, training=True, seed=config.seed,
-                            augment=config.augment, balance=config.balance)
+    _check_or_write_labels(config.out_dir, splits, resuming=state is not None)
+    initial_epoch = 0 if state is None else state["epochs_done"]
+    train_ds, steps_per_epoch = make_training_dataset(
+        splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
+        augment=config.augment, balance=config.balance)
     validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
                                  seed=config.seed)
     if state is not None:
         model = keras.saving.load_model(os.path.join(config.out_dir, CHECKPOINT_NAME))
-        initial_epoch = state["epochs_done"]
+        model.jit_compile = config.jit_compile  # may change on resume; state is kept
         step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"),
                                    state["global_step"], state["step_history"])
         epoch_history = state["epoch_history"]
     else:
         model = build_model(config, len(splits.train.identity_names),
                             len(splits.train.expression_names))
-        initial_epoch, epoch_history = 0, {}
+        epoch_history = {}
         step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"))
     callbacks = [
         step_history,
@@ -275,8 +301,8 @@ def train(config):
     ]
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
-                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=config.verbose,
-                  shuffle=False)
+                  initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=callbacks, verbose=config.verbose, shuffle=False)
 
     metrics = {
         "weighting": keras.saving.serialize_keras_object(model.weighting)["config"],
@@ -291,10 +317,6 @@ def train(config):
         metrics[name] = evaluate_split(model, getattr(splits, name),
                                        splits.verification_subjects[name], seed=config.seed)
     write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
-    write_json(os.path.join(config.out_dir, "labels.json"), {
-        "identity_names": list(splits.train.identity_names),
-        "expression_names": list(splits.train.expression_names),
-    })
     _write_plots(config.out_dir, step_history.history, epoch_history)
     _write_confusion(config.out_dir, metrics)
     with atomic_path(os.path.join(config.out_dir, "model.keras")) as temporary:

@@ -1,0 +1,164 @@
+"""Exact resume: one atomic checkpoint, per-epoch data seeds, refused changes, a real kill.
+
+A resumed run must end where an uninterrupted run of the same seed ends, and a
+resume that would silently train another model (changed flags, changed data) is
+refused with one line.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_dmtl.data.records import DataError
+from keras_dmtl.data.synthetic import write_synthetic_dataset
+from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
+from keras_dmtl.training.checkpoint import read_checkpoint_state
+from keras_dmtl.training.config import NUMERIC_BOUNDS
+from keras_dmtl.training.config import TrainConfig
+from keras_dmtl.training.run import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Small enough for CI, large enough for several steps an epoch.
+RUN_FLAGS = ["--image_size=32", "--batch_size=8", "--embedding_dim=16",
+             "--generated_identities=6", "--generated_sequences=1", "--val_fraction=0.2",
+             "--test_fraction=0.2", "--nojit_compile", "--noexport", "--seed=3"]
+
+
+def _train_py(*args, cwd):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _weights(path):
+    return keras.saving.load_model(path).get_weights()
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    cache = f"--cache_dir={tmp_path / 'cache'}"
+    straight = _train_py(*RUN_FLAGS, cache, "--epochs=3", f"--out_dir={tmp_path / 'straight'}",
+                         cwd=tmp_path)
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()[-3000:]
+
+    killed_dir = tmp_path / "killed"
+    run = _train_py(*RUN_FLAGS, cache, "--epochs=3", f"--out_dir={killed_dir}", cwd=tmp_path)
+    checkpoint = killed_dir / CHECKPOINT_NAME
+    deadline = time.time() + 600
+    while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    # The first checkpoint is complete the moment it appears (atomic rename):
+    # the kill lands in the second epoch.
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    assert read_checkpoint_state(checkpoint)["epochs_done"] == 1
+    assert not (killed_dir / "model.keras").exists()
+
+    # Only --resume and the folder: the run's own settings come from its config.json.
+    resumed = _train_py("--resume", f"--out_dir={killed_dir}", cache, cwd=tmp_path)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-3000:]
+    state = read_checkpoint_state(checkpoint)
+    assert state["epochs_done"] == 3
+    for expected, actual in zip(_weights(tmp_path / "straight" / "model.keras"),
+                                _weights(killed_dir / "model.keras")):
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    data = root / "faces"
+    write_synthetic_dataset(str(data), num_identities=6, sequences_per_pair=1, image_size=64,
+                            seed=0)
+    config = TrainConfig(data_dir=str(data), out_dir=str(root / "run"),
+                         cache_dir=str(root / "cache"), image_size=32, batch_size=8, epochs=1,
+                         embedding_dim=16, val_fraction=0.2, test_fraction=0.2,
+                         jit_compile=False, verbose=0)
+    train(config)
+    return config
+
+
+def test_checkpoint_is_one_file_holding_the_training_state(one_epoch_run):
+    run_dir = one_epoch_run.out_dir
+    state = read_checkpoint_state(os.path.join(run_dir, CHECKPOINT_NAME))
+    assert state["epochs_done"] == 1 and state["global_step"] > 0
+    assert len(state["step_history"]["w_face"]) == state["global_step"]
+    assert not os.path.exists(os.path.join(run_dir, "training_state.json"))
+
+
+@pytest.mark.parametrize("change", [dict(backbone_width=0.5), dict(seed=1),
+                                    dict(weighting="static"), dict(image_size=48)])
+def test_resume_refuses_settings_that_change_the_model_or_data(one_epoch_run, change):
+    name = next(iter(change))
+    resumed = dataclasses.replace(one_epoch_run, resume=True, epochs=2, **change)
+    with pytest.raises(DataError, match=f"--{name}="):
+        train(resumed)
+
+
+def test_resume_refuses_a_dataset_that_changed(one_epoch_run, tmp_path):
+    data = tmp_path / "faces"
+    shutil.copytree(one_epoch_run.data_dir, data)
+    run_dir = tmp_path / "run"
+    shutil.copytree(one_epoch_run.out_dir, run_dir)
+    # The run's config names its data folder; point it at the copy, then add a person.
+    config = dataclasses.replace(one_epoch_run, data_dir=str(data), out_dir=str(run_dir))
+    (run_dir / "config.json").write_text(
+        json.dumps(dataclasses.asdict(config)))
+    first = sorted(p for p in data.rglob("*") if p.is_file())[0]
+    extra = data / first.parent.name / "S999_001_00000001.png"
+    shutil.copy(first, extra)
+    with pytest.raises(DataError, match="dataset changed"):
+        train(dataclasses.replace(config, resume=True, epochs=2))
+
+
+def test_every_numeric_setting_is_validated():
+    defaults = TrainConfig()
+    numeric = {f.name for f in dataclasses.fields(TrainConfig)
+               if isinstance(getattr(defaults, f.name), (int, float))
+               and not isinstance(getattr(defaults, f.name), bool) and f.name != "channels"}
+    assert numeric == set(NUMERIC_BOUNDS)
+    for name in NUMERIC_BOUNDS:
+        for bad in (-3, float("nan")):
+            with pytest.raises(ValueError, match=f"--{name}="):
+                TrainConfig(**{name: bad})
+
+
+@pytest.mark.parametrize("flag", ["--epochs=-3", "--batch_size=0", "--learning_rate=-1",
+                                  "--image_size=4", "--val_fraction=1.5", "--seed=-1",
+                                  "--backbone_width=0", "--static_weights=0,0"])
+def test_cli_refuses_a_bad_number_with_one_line(flag, tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), flag,
+                             f"--out_dir={tmp_path / 'run'}"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert flag.split("=")[0] in result.stderr.strip().splitlines()[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_epoch_of_data_depends_on_the_seed_and_epoch_only():
+    from keras_dmtl.data.pipeline import make_dataset
+    from keras_dmtl.data.pipeline import make_training_dataset
+    from tests.test_data_prep import _arrays
+
+    arrays = _arrays(48)
+
+    def images(dataset):
+        return np.concatenate([batch[0].numpy() for batch in dataset])
+
+    stream, steps = make_training_dataset(arrays, 16, seed=5, initial_epoch=0, epochs=3)
+    whole = images(stream)
+    assert steps == 3 and len(whole) == 3 * 48
+    resumed, _ = make_training_dataset(arrays, 16, seed=5, initial_epoch=2, epochs=3)
+    np.testing.assert_array_equal(images(resumed), whole[2 * 48:])
+    np.testing.assert_array_equal(images(make_dataset(arrays, 16, True, seed=5, epoch=1)),
+                                  whole[48:96])
+    assert not np.array_equal(whole[:48], whole[48:96])  # each epoch its own order
