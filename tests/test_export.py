@@ -67,24 +67,33 @@ def test_onnx_matches_keras(exported):
                                atol=1e-4)
 
 
-def test_export_run_writes_manifest_and_report(tmp_path):
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from keras_dmtl.training.config import TrainConfig
+    from keras_dmtl.training.run import train
+
+    root = tmp_path_factory.mktemp("export_run")
+    run = root / "run"
+    train(TrainConfig(out_dir=str(run), cache_dir=str(root / "cache"), image_size=32,
+                      batch_size=16, epochs=1, embedding_dim=16, generated_identities=8,
+                      generated_sequences=1, val_fraction=0.25, test_fraction=0.25,
+                      jit_compile=False, verbose=0))
+    return run
+
+
+def test_export_run_writes_manifest_and_report(trained_run, tmp_path):
     import json
 
     from keras_dmtl.data.alignment import reference_landmarks
     from keras_dmtl.export.artifacts import export_run
-    from keras_dmtl.training.run import TrainConfig
-    from keras_dmtl.training.run import train
 
-    run = tmp_path / "run"
-    train(TrainConfig(out_dir=str(run), cache_dir=str(tmp_path / "cache"), image_size=32,
-                      batch_size=16, epochs=1, embedding_dim=16, generated_identities=8,
-                      generated_sequences=1, val_fraction=0.25, test_fraction=0.25,
-                      jit_compile=False, verbose=0))
+    run = trained_run
     # A model other than model.keras (here the last checkpoint) with its run's data.
     results = export_run(str(run), str(tmp_path / "export"),
                          formats=("saved_model", "tflite_int8"), representative_samples=20,
                          model_path=str(run / "checkpoint.keras"))
     assert results["keras"]["path"].endswith("checkpoint.keras")
+    assert results["tflite_int8"]["path"] == str(tmp_path / "export" / "dmtl_int8.tflite")
     metrics = json.loads((run / "metrics.json").read_text())
     held_out = sum(metrics[split]["samples"] for split in ("validation", "test"))
     assert results["tflite_int8"]["images"] == held_out
@@ -99,6 +108,58 @@ def test_export_run_writes_manifest_and_report(tmp_path):
     assert manifest["formats"]["tflite_int8"]["sha256"]
     assert (tmp_path / "export" / "serving" / "dmtl" / "1" / "saved_model.pb").exists()
     assert "tflite_int8" in (tmp_path / "export" / "export_report.md").read_text()
+
+
+def _files_match_manifest(export_dir):
+    import json
+
+    from keras_dmtl.export.artifacts import _sha256
+
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    return all(_sha256(str(export_dir / entry["file"])) == entry["sha256"]
+               for fmt, entry in manifest["formats"].items() if fmt != "keras")
+
+
+def test_a_failed_re_export_leaves_the_previous_export_whole(trained_run, tmp_path,
+                                                             monkeypatch):
+    import keras
+
+    from keras_dmtl.data.records import DataError
+    from keras_dmtl.export import artifacts
+
+    export_dir = tmp_path / "export"
+    formats = ("saved_model", "tflite_float32")
+    artifacts.export_run(str(trained_run), str(export_dir), formats=formats,
+                         representative_samples=20)
+    report = (export_dir / "export_report.json").read_text()
+    # Another model of the run, whose export dies half-way (after its SavedModel).
+    other = keras.saving.load_model(trained_run / "model.keras")
+    other.set_weights([w * 1.5 for w in other.get_weights()])
+    other.save(tmp_path / "other.keras")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(artifacts.tflite, "convert", crash)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        artifacts.export_run(str(trained_run), str(export_dir), formats=formats,
+                             representative_samples=20, model_path=str(tmp_path / "other.keras"))
+    monkeypatch.undo()
+    assert _files_match_manifest(export_dir)
+    assert (export_dir / "export_report.json").read_text() == report
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "other.keras"]
+
+    # A complete re-export replaces the folder whole, and a folder that is not an
+    # export is never replaced.
+    artifacts.export_run(str(trained_run), str(export_dir), formats=formats,
+                         representative_samples=20, model_path=str(tmp_path / "other.keras"))
+    assert _files_match_manifest(export_dir)
+    assert (export_dir / "export_report.json").read_text() != report
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not an export folder"):
+        artifacts.export_run(str(trained_run), str(tmp_path / "mine"), formats=formats)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 def test_tf_serving_rest_contract(exported):

@@ -21,11 +21,11 @@ from keras_dmtl.export.inference import build_inference_model
 from keras_dmtl.export.onnx_export import export_onnx
 from keras_dmtl.export.onnx_export import run_onnx
 from keras_dmtl.export.savedmodel import export_saved_model
-from keras_dmtl.io_utils import atomic_path
+from keras_dmtl.export.staging import staged_directory
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
-from keras_dmtl.training.run import TrainConfig
 from keras_dmtl.training.run import load_arrays
+from keras_dmtl.training.run import load_run_config
 from keras_dmtl.training.run import split_arrays
 
 FORMATS = ("saved_model", "onnx") + tuple(f"tflite_{kind}" for kind in tflite.KINDS)
@@ -77,7 +77,9 @@ def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=500, na
     Args:
         run_dir: the run folder (its config.json and labels.json give the data,
             the split and the label names).
-        out_dir: where the artifacts go.
+        out_dir: the export folder. It is written as a whole beside the old
+            one and swapped in only when complete (`staging.staged_directory`),
+            so its manifest always describes the model files next to it.
         formats: a subset of `FORMATS`.
         representative_samples: training crops that calibrate int8.
         name: file and TF Serving model name.
@@ -91,9 +93,7 @@ def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=500, na
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--formats: unknown {unknown}; choose from {', '.join(FORMATS)}.")
-    saved = read_json(os.path.join(run_dir, "config.json"))
-    saved["static_weights"] = tuple(saved["static_weights"])
-    config = TrainConfig(**saved)
+    config = load_run_config(run_dir)
     labels = read_json(os.path.join(run_dir, "labels.json"))
     splits = split_arrays(load_arrays(config), config)
     keras_path = model_path or os.path.join(run_dir, "model.keras")
@@ -116,51 +116,62 @@ def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=500, na
 
     results = {"keras": _score(reference, reference, expression, pairs, target_far)}
     results["keras"].update(path=keras_path, bytes=_size(keras_path))
-    saved_model_dir = os.path.join(out_dir, "serving", name, "1")
-    export_saved_model(inference, saved_model_dir, results["keras"]["calibration"]["threshold"])
-    artifacts = {"saved_model": saved_model_dir}
-    for kind in tflite.KINDS:
-        if f"tflite_{kind}" in formats:
-            path = os.path.join(out_dir, f"{name}_{kind}.tflite")
-            with atomic_path(path) as temporary, open(temporary, "wb") as stream:
-                stream.write(tflite.convert(saved_model_dir, kind, representative))
-            artifacts[f"tflite_{kind}"] = path
-    if "onnx" in formats:
-        artifacts["onnx"] = os.path.join(out_dir, f"{name}.onnx")
-        export_onnx(inference, artifacts["onnx"])
-
-    for fmt, path in artifacts.items():
-        if fmt not in formats:
-            continue
-        if fmt == "saved_model":
-            signature = tf.saved_model.load(path).signatures["serving_default"]
-            outputs = {k: v.numpy() for k, v in signature(images=tf.constant(held_out_images)).items()}
-        elif fmt == "onnx":
-            outputs = run_onnx(path, held_out_images)
-        else:
-            outputs = LiteRTFaceModel(path)(held_out_images)
-        results[fmt] = _score(outputs, reference, expression, pairs, target_far)
-        results[fmt].update(path=path, bytes=_size(path), sha256=_sha256(path))
-
-    manifest = {
-        "keras_dmtl_version": __version__,
-        "tensorflow_version": tf.__version__,
-        "input": input_spec(config.image_size, config.channels),
-        "expression_labels": labels["expression_names"],
-        "embedding_size": int(reference["embedding"].shape[1]),
-        "target_far": target_far,
-        "formats": {fmt: {"file": os.path.relpath(r["path"], out_dir) if fmt != "keras"
-                          else r["path"], "bytes": r["bytes"], "sha256": r.get("sha256"),
-                          "threshold": r["calibration"]["threshold"],
-                          "calibrated_far": r["calibration"]["far"]}
-                    for fmt, r in results.items()},
-    }
-    write_json(os.path.join(out_dir, "manifest.json"), manifest)
-    write_json(os.path.join(out_dir, "export_report.json"), results)
-    with atomic_path(os.path.join(out_dir, "export_report.md")) as temporary:
-        with open(temporary, "w") as stream:
+    with staged_directory(out_dir) as staging:
+        _write_artifacts(staging, inference, formats, name, representative,
+                         results["keras"]["calibration"]["threshold"])
+        for fmt, relative in _artifact_names(formats, name).items():
+            path = os.path.join(staging, relative)
+            if fmt == "saved_model":
+                signature = tf.saved_model.load(path).signatures["serving_default"]
+                outputs = {k: v.numpy() for k, v in
+                           signature(images=tf.constant(held_out_images)).items()}
+            elif fmt == "onnx":
+                outputs = run_onnx(path, held_out_images)
+            else:
+                outputs = LiteRTFaceModel(path)(held_out_images)
+            results[fmt] = _score(outputs, reference, expression, pairs, target_far)
+            # Reported where the file will be once the export is swapped in.
+            results[fmt].update(path=os.path.join(out_dir, relative), bytes=_size(path),
+                                sha256=_sha256(path), file=relative)
+        manifest = {
+            "keras_dmtl_version": __version__,
+            "tensorflow_version": tf.__version__,
+            "input": input_spec(config.image_size, config.channels),
+            "expression_labels": labels["expression_names"],
+            "embedding_size": int(reference["embedding"].shape[1]),
+            "target_far": target_far,
+            "formats": {fmt: {"file": r.get("file", r["path"]), "bytes": r["bytes"],
+                              "sha256": r.get("sha256"),
+                              "threshold": r["calibration"]["threshold"],
+                              "calibrated_far": r["calibration"]["far"]}
+                        for fmt, r in results.items()},
+        }
+        write_json(os.path.join(staging, "manifest.json"), manifest)
+        write_json(os.path.join(staging, "export_report.json"), results)
+        with open(os.path.join(staging, "export_report.md"), "w") as stream:
             stream.write(report_table(results))
     return results
+
+
+def _artifact_names(formats, name):
+    """The path of each requested format inside the export folder."""
+    names = {"saved_model": os.path.join("serving", name, "1"), "onnx": f"{name}.onnx"}
+    names.update({f"tflite_{kind}": f"{name}_{kind}.tflite" for kind in tflite.KINDS})
+    return {fmt: names[fmt] for fmt in FORMATS if fmt in formats}
+
+
+def _write_artifacts(directory, inference, formats, name, representative, threshold):
+    """Writes every requested format under `directory` (TFLite converts from the
+    SavedModel, which is therefore always written)."""
+    names = _artifact_names(tuple(formats) + ("saved_model",), name)
+    saved_model_dir = os.path.join(directory, names["saved_model"])
+    export_saved_model(inference, saved_model_dir, threshold)
+    for kind in tflite.KINDS:
+        if f"tflite_{kind}" in formats:
+            with open(os.path.join(directory, names[f"tflite_{kind}"]), "wb") as stream:
+                stream.write(tflite.convert(saved_model_dir, kind, representative))
+    if "onnx" in formats:
+        export_onnx(inference, os.path.join(directory, names["onnx"]))
 
 
 def report_table(results):
