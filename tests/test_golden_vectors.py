@@ -1,10 +1,12 @@
-"""The golden vectors: regenerated from the Python runtime's code, reproduced by the JVM core.
+"""The golden vectors: recomputed from the Python runtime's code, reproduced by the JVM core.
 
-`.ci/run` installs the JDK's test jars and sets KERAS_DMTL_REQUIRE_JVM=1, so there the
+The committed file is compared with freshly computed vectors and never rewritten
+(regenerate it with `python -m keras_dmtl.edge.golden_vectors`). `.ci/run` installs the JDK's test jars and sets KERAS_DMTL_REQUIRE_JVM=1, so there the
 JVM half runs instead of being skipped.
 """
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -26,9 +28,32 @@ def _jvm_ready():
                     for jar in ("gson.jar", "junit-platform-console-standalone.jar")))
 
 
+# Taken at import, before any test runs: a test run must leave the committed file alone.
+_COMMITTED_STAT = os.stat(golden_vectors.GOLDEN_PATH)
+
+
 @pytest.fixture(scope="module")
 def vectors():
-    return golden_vectors.write_golden_vectors()
+    return json.loads(json.dumps(golden_vectors.build_golden_vectors()))
+
+
+def _differences(expected, actual, where="vectors"):
+    """Where two JSON values differ; floats to 1e-9 (their last bits vary by platform)."""
+    if isinstance(expected, float) or isinstance(actual, float):
+        ok = (isinstance(expected, (int, float)) and isinstance(actual, (int, float))
+              and math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-12))
+        return [] if ok else [where]
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        if expected.keys() != actual.keys():
+            return [f"{where} keys"]
+        return [d for key in expected for d in _differences(expected[key], actual[key],
+                                                             f"{where}.{key}")]
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            return [f"{where} length"]
+        return [d for i, (e, a) in enumerate(zip(expected, actual))
+                for d in _differences(e, a, f"{where}[{i}]")]
+    return [] if expected == actual else [where]
 
 
 def _run_jvm_tests(*jvm_args):
@@ -41,9 +66,12 @@ def _run_jvm_tests(*jvm_args):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_the_file_holds_what_the_python_runtime_computes(vectors):
+def test_the_committed_file_holds_what_the_python_runtime_computes(vectors):
     with open(golden_vectors.GOLDEN_PATH) as stream:
-        assert json.load(stream) == json.loads(json.dumps(vectors))
+        committed = json.load(stream)
+    differences = _differences(committed, vectors)
+    assert not differences, (f"{differences[:5]}: regenerate with "
+                             "python -m keras_dmtl.edge.golden_vectors")
     case = vectors["preprocessing"][0]
     frame = np.array(case["rgb"], np.uint8).reshape(case["height"], case["width"], 3)
     crop = align_face(frame, np.array(case["landmarks"]), case["size"], case["margin"])
@@ -52,6 +80,17 @@ def test_the_file_holds_what_the_python_runtime_computes(vectors):
     decisions = {step["expected"]["decision"] for sequence in vectors["attempts"]
                  for step in sequence["steps"]}
     assert decisions == {"accept", "reject", "locked", "no face"}
+    names = {sequence["name"] for sequence in vectors["attempts"]}
+    assert {"lockout_and_backoff", "cap_and_reenroll", "clock_backwards",
+            "device_budget"} <= names
+    assert any(step["expected"]["reenroll_required"] for sequence in vectors["attempts"]
+               for step in sequence["steps"])
+
+
+def test_float_last_bits_are_tolerated_but_real_changes_are_not():
+    assert _differences({"a": [0.1 + 0.2]}, {"a": [0.3]}) == []
+    assert _differences({"a": [0.3]}, {"a": [0.3001]}) == ["vectors.a[0]"]
+    assert _differences({"a": "locked"}, {"a": "accept"}) == ["vectors.a"]
 
 
 def test_the_jvm_core_reproduces_every_vector(vectors):
@@ -74,3 +113,10 @@ def test_the_jvm_core_fails_when_python_and_java_disagree(vectors, tmp_path):
                  "int8QuantisationRoundsHalfToEvenAndSaturates"):
         assert test in result.stdout, result.stdout[-4000:]
     assert "3 tests failed" in result.stdout
+
+
+def test_a_test_run_leaves_the_committed_file_untouched(vectors):
+    golden_vectors.build_golden_vectors()
+    status = os.stat(golden_vectors.GOLDEN_PATH)
+    assert (status.st_mtime_ns, status.st_size) == (_COMMITTED_STAT.st_mtime_ns,
+                                                     _COMMITTED_STAT.st_size)

@@ -17,6 +17,28 @@ right eye, nose tip, left and right mouth corners) or None."""
 
 _MTCNN_KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
+# The largest image decoded or searched for faces: 40 megapixels (a 50 MP phone photo
+# is refused, a 12 MP one is not). Decoded RGB that is 120 MB, and the detectors'
+# image pyramids a few times that; without a cap a small crafted file (a PNG of zeros
+# compresses ~1000:1) decodes to gigabytes and exhausts memory.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+class ImageTooLargeError(DataError):
+    """An image over `MAX_IMAGE_PIXELS` (or the byte cap of encoded files)."""
+
+
+def check_image_size(height, width, name="image"):
+    """Refuses an image of more than `MAX_IMAGE_PIXELS` pixels.
+
+    Raises:
+        ImageTooLargeError: naming `name` and the cap.
+    """
+    if height * width > MAX_IMAGE_PIXELS:
+        raise ImageTooLargeError(
+            f"{name}: {width}x{height} pixels is over the {MAX_IMAGE_PIXELS // 1_000_000} "
+            "megapixel limit; scale it down first.")
+
 
 class FaceDetector:
     """Finds faces in an RGB uint8 image."""

@@ -8,16 +8,20 @@ crops. A second run with the same inputs loads the cache and detects nothing.
 
 import collections
 import hashlib
+import io
 import logging
 import os
 
 import cv2
 import numpy as np
+import PIL.Image
 
 from keras_dmtl.data.alignment import FACE_MARGIN
 from keras_dmtl.data.alignment import align_face
 from keras_dmtl.data.alignment import crop_box
 from keras_dmtl.data.alignment import preprocess_crop
+from keras_dmtl.data.detection import ImageTooLargeError
+from keras_dmtl.data.detection import check_image_size
 from keras_dmtl.data.detection import largest_face
 from keras_dmtl.data.detection import make_detector
 from keras_dmtl.data.records import DataError
@@ -27,13 +31,50 @@ from keras_dmtl.io_utils import atomic_path
 _LOG = logging.getLogger(__name__)
 # Bump when the crop-making code changes, so that old caches are not reused.
 _CACHE_VERSION = 1
+# Encoded image files over this are refused before they are read in full.
+MAX_IMAGE_BYTES = 50 << 20
+
+
+def _header_size(data):
+    """(height, width) from an encoded image's header, without decoding it, or None.
+
+    OpenCV has no header-only read (`cv2.imread` decodes in full) and reads its own
+    pixel limit only at import; Pillow's `Image.open` parses the header lazily.
+    Formats Pillow cannot identify are treated as unreadable (fail closed).
+    """
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError):
+        return None
+    return height, width
 
 
 def decode_image(source):
-    """Returns an RGB (or grayscale) uint8 image from a path or an array, or None."""
+    """Returns an RGB (or grayscale) uint8 image from a path or an array, or None.
+
+    A file over `MAX_IMAGE_BYTES`, or whose header gives more than
+    `keras_dmtl.data.detection.MAX_IMAGE_PIXELS`, is refused before it is decoded.
+
+    Raises:
+        ImageTooLargeError: over either cap.
+    """
     if isinstance(source, np.ndarray):
+        check_image_size(*source.shape[:2])
         return source
-    image = cv2.imread(source, cv2.IMREAD_COLOR)
+    try:
+        with open(source, "rb") as stream:
+            data = stream.read(MAX_IMAGE_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLargeError(f"{source}: over the {MAX_IMAGE_BYTES >> 20} MiB limit of "
+                                 "an image file; scale it down first.")
+    size = _header_size(data)
+    if size is None:
+        return None
+    check_image_size(*size, name=source)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -41,6 +82,7 @@ def decode_image(source):
 
 def face_crop(image, detector, image_size, channels, margin):
     """The model input for one decoded image, or None when no face is found."""
+    check_image_size(*image.shape[:2])
     if detector is None:
         return preprocess_crop(image, image_size, channels)
     face = largest_face(detector.detect(image))
@@ -105,10 +147,12 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
     crops, kept, problems = [], [], collections.Counter()
     for index, source in enumerate(records.sources):
         name = source if isinstance(source, str) else f"{records.dataset} sample {index}"
-        image = decode_image(source)
-        if image is None:
-            problem = "unreadable or corrupt"
-        else:
+        try:
+            image = decode_image(source)
+            problem = "unreadable or corrupt" if image is None else None
+        except ImageTooLargeError:
+            image, problem = None, "over the size limit"
+        if image is not None:
             crop = face_crop(image, face_detector, image_size, channels, margin)
             problem = "no face found" if crop is None else None
         if problem is not None:
