@@ -124,7 +124,7 @@ def test_ckplus48_badly_named_file_is_named_or_skipped(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger=readers.__name__):
         records = readers.read_ckplus48(str(tmp_path), skip_bad=True)
     assert len(records) == 1
-    assert "Skipped 1 files" in caplog.text
+    assert "Skipped 1 bad files" in caplog.text
 
 
 def test_ckplus48_unknown_folder_lists_accepted_names(tmp_path):
