@@ -1,421 +1,196 @@
-"""Dataset readers on tiny fixtures written in each published layout."""
+"""The reader registry: the contract every registered format meets, and dispatch.
+
+The contract tests run on every registered format, with the `write_layout` of its
+tests/test_reader_<name>.py (see tests/reader_helpers.py); a format without one
+fails here. A throwaway format module shows that a new file is picked up with no
+other edit.
+"""
 
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 
-import cv2
-import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
+from keras_dmtl.data.readers import registry
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.splits import split_by_subject
+from tests.reader_helpers import layout_writer
+from tests.reader_helpers import write_image
+from tests.reader_helpers import write_text
+from tests.test_reader_fer2013 import write_layout as write_fer2013_layout
+
+# --- the contract every format meets ------------------------------------------------
 
 
-def _image(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    assert cv2.imwrite(str(path), np.full((8, 8), 128, np.uint8))
-    return str(path)
+def check_detected_and_read(name, write_layout, directory):
+    """The layout is detected as `name`, and read with subjects that splits can keep apart."""
+    path, count = write_layout(directory)
+    assert readers.detect_format(path) == name
+    records = readers.read_dataset(path)
+    assert records.dataset == name
+    assert len(records) == count
+    named = readers.read_dataset(path, dataset=name)
+    assert [str(s) for s in named.sources] == [str(s) for s in records.sources]
+    parts = split_by_subject(records.subject, (0.4, 0.3, 0.3), seed=0)
+    subjects = [set(records.subject[indices]) for indices in parts]
+    assert all(subjects), "each split needs a subject: write at least three"
+    assert not (subjects[0] & subjects[1] or subjects[0] & subjects[2] or subjects[1] & subjects[2])
+    assert sum(len(indices) for indices in parts) == count
 
 
-def _text(path, content):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(content)
-    return str(path)
-
-
-def _labels(names, indices):
-    return [names[i] if i >= 0 else None for i in indices]
-
-
-# --- CK+ -------------------------------------------------------------------------
-
-
-def _ckplus(root, sequences):
-    """sequences: (subject, sequence, n_frames, emotion file text or None)."""
-    for subject, sequence, n_frames, emotion in sequences:
-        for frame in range(1, n_frames + 1):
-            _image(root / "cohn-kanade-images" / subject / sequence
-                   / f"{subject}_{sequence}_{frame:08d}.png")
-        label_dir = root / "Emotion" / subject / sequence
-        os.makedirs(label_dir, exist_ok=True)
-        if emotion is not None:
-            _text(label_dir / f"{subject}_{sequence}_{n_frames:08d}_emotion.txt", emotion)
-    return str(root)
-
-
-def test_ckplus_takes_last_three_frames_of_labelled_sequences(tmp_path):
-    root = _ckplus(tmp_path, [
-        ("S005", "001", 5, "   3.0000000e+00\n"),
-        ("S010", "002", 4, "   7.0000000e+00"),
-        ("S010", "003", 4, None),
-    ])
-    records = readers.read_ckplus(root)
-    assert records.dataset == "ckplus"
-    assert records.expression_names == [
-        "anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
-    assert [os.path.basename(s) for s in records.sources] == [
-        "S005_001_00000003.png", "S005_001_00000004.png", "S005_001_00000005.png",
-        "S010_002_00000002.png", "S010_002_00000003.png", "S010_002_00000004.png",
-    ]
-    assert _labels(records.expression_names, records.expression) == (
-        ["disgust"] * 3 + ["surprise"] * 3)
-    assert records.identity_names == ["S005", "S010"]
-    assert records.identity.tolist() == [0, 0, 0, 1, 1, 1]
-    assert records.subject.tolist() == ["S005"] * 3 + ["S010"] * 3
-
-
-def test_ckplus_include_neutral_adds_first_frame(tmp_path):
-    root = _ckplus(tmp_path, [("S005", "001", 5, "1.0")])
-    records = readers.read_ckplus(root, include_neutral=True)
-    assert records.expression_names[0] == "neutral"
-    assert len(records.expression_names) == 8
-    assert os.path.basename(records.sources[0]) == "S005_001_00000001.png"
-    assert _labels(records.expression_names, records.expression) == [
-        "neutral", "anger", "anger", "anger"]
-
-
-def test_ckplus_neutral_sequences_only_with_include_neutral(tmp_path):
-    root = _ckplus(tmp_path, [("S005", "001", 3, "0.0"), ("S005", "002", 3, "6.0")])
-    assert _labels(readers.read_ckplus(root).expression_names,
-                   readers.read_ckplus(root).expression) == ["sadness"] * 3
-    with_neutral = readers.read_ckplus(root, include_neutral=True)
-    assert _labels(with_neutral.expression_names, with_neutral.expression) == (
-        ["neutral"] * 3 + ["sadness"] * 3)
-
-
-@pytest.mark.parametrize("content", ["three\n", "9.0", "2.5"])
-def test_ckplus_malformed_emotion_file_is_named(tmp_path, content):
-    root = _ckplus(tmp_path, [("S005", "001", 4, content)])
-    with pytest.raises(DataError, match="S005_001_00000004_emotion.txt"):
-        readers.read_ckplus(root)
-
-
-def test_ckplus_label_without_images_is_named(tmp_path):
-    _text(tmp_path / "Emotion" / "S005" / "001" / "S005_001_00000004_emotion.txt", "2.0")
-    os.makedirs(tmp_path / "cohn-kanade-images")
-    with pytest.raises(DataError, match="S005_001_00000004_emotion.txt"):
-        readers.read_ckplus(str(tmp_path))
-
-
-# --- CK+48 -----------------------------------------------------------------------
-
-
-def test_ckplus48_maps_folder_aliases_and_subjects(tmp_path):
-    _image(tmp_path / "Angry" / "S010_004_00000017.png")
-    _image(tmp_path / "happiness" / "S011_001_00000009.png")
-    _image(tmp_path / "happiness" / "S010_002_00000012.png")
-    _image(tmp_path / "contempt" / "S020_003_00000001.png")
-    records = readers.read_ckplus48(str(tmp_path))
-    assert records.dataset == "ckplus48"
-    assert records.expression_names == ["anger", "contempt", "happy"]
-    assert _labels(records.expression_names, records.expression) == [
-        "anger", "contempt", "happy", "happy"]
-    assert records.subject.tolist() == ["S010", "S020", "S010", "S011"]
-    assert _labels(records.identity_names, records.identity) == [
-        "S010", "S020", "S010", "S011"]
-
-
-def test_ckplus48_badly_named_file_is_named_or_skipped(tmp_path, caplog):
-    _image(tmp_path / "sad" / "S010_004_00000017.png")
-    _image(tmp_path / "sad" / "face01.png")
-    with pytest.raises(DataError, match="face01.png"):
-        readers.read_ckplus48(str(tmp_path))
+def check_bad_entry_named_or_skipped(write_layout, directory, caplog):
+    """A bad entry stops the read with a hint to skip it; skip_bad skips it with a warning."""
+    path, count = write_layout(directory, bad_entry=True)
+    with pytest.raises(DataError, match="pass --skip_bad_images"):
+        readers.read_dataset(path)
     with caplog.at_level(logging.WARNING, logger=readers.__name__):
-        records = readers.read_ckplus48(str(tmp_path), skip_bad=True)
-    assert len(records) == 1
-    assert "Skipped 1 bad files" in caplog.text
+        records = readers.read_dataset(path, skip_bad=True)
+    assert len(records) == count
+    assert "Skipped 1 bad" in caplog.text
 
 
-def test_ckplus48_unknown_folder_lists_accepted_names(tmp_path):
-    _image(tmp_path / "sad" / "S010_004_00000017.png")
-    _image(tmp_path / "smug" / "S010_004_00000018.png")
-    with pytest.raises(DataError, match=r"smug.*surprised"):
-        readers.read_ckplus48(str(tmp_path))
+def test_every_registered_format_has_a_layout_writer():
+    for name in readers.available():
+        assert callable(layout_writer(name))
 
 
-# --- Oulu-CASIA ------------------------------------------------------------------
+def test_a_format_without_a_test_module_fails_the_suite():
+    with pytest.raises(pytest.fail.Exception, match="'untested' is registered but "
+                                                    "tests.test_reader_untested does not"):
+        layout_writer("untested")
 
 
-def test_oulu_casia_nested_subjects_and_last_frames(tmp_path):
-    for light in ("Strong", "Dark"):
-        for frame in range(5):
-            _image(tmp_path / "VL" / light / "P001" / "Happiness" / f"{frame:03d}.jpeg")
-    for frame in (1, 2, 9, 10):
-        _image(tmp_path / "VL" / "Strong" / "P002" / "Surprise" / f"{frame}.jpeg")
-    records = readers.read_oulu_casia(str(tmp_path))
-    assert records.dataset == "oulu_casia"
-    assert records.expression_names == [
-        "anger", "disgust", "fear", "happy", "sadness", "surprise"]
-    assert records.identity_names == ["P001", "P002"]
-    assert records.subject.tolist() == ["P001"] * 6 + ["P002"] * 3
-    assert [os.path.basename(s) for s in records.sources] == (
-        ["002.jpeg", "003.jpeg", "004.jpeg"] * 2 + ["2.jpeg", "9.jpeg", "10.jpeg"])
-    assert {os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(s))))
-            for s in records.sources[:6]} == {"Strong", "Dark"}
-    assert _labels(records.expression_names, records.expression) == (
-        ["happy"] * 6 + ["surprise"] * 3)
+@pytest.mark.parametrize("name", readers.available())
+def test_each_format_is_detected_and_read(name, tmp_path):
+    check_detected_and_read(name, layout_writer(name), tmp_path)
 
 
-@pytest.mark.parametrize("folder", ["Bored", "Contempt"])
-def test_oulu_casia_unknown_expression_folder_is_named(tmp_path, folder):
-    _image(tmp_path / "P001" / "Anger" / "000.jpeg")
-    _image(tmp_path / "P001" / folder / "000.jpeg")
-    with pytest.raises(DataError, match=f"{folder} is not an expression folder"):
-        readers.read_oulu_casia(str(tmp_path))
+@pytest.mark.parametrize("name", readers.available())
+def test_each_format_names_or_skips_a_bad_entry(name, tmp_path, caplog):
+    check_bad_entry_named_or_skipped(layout_writer(name), tmp_path, caplog)
 
 
-# --- FER2013 ---------------------------------------------------------------------
+# --- a new format is one new module ------------------------------------------------
+
+_THROWAWAY_MODULE = '''
+"""A throwaway format: a folder marked THROWAWAY, images named <person>_<n>.png."""
+
+import os
+
+from keras_dmtl.data.readers import register
+from keras_dmtl.data.readers.base import BadEntries
+from keras_dmtl.data.readers.base import build_records
+from keras_dmtl.data.readers.base import image_files
+from keras_dmtl.data.readers.registry import FOLDER
+from keras_dmtl.data.readers.registry import SIGNATURE
 
 
-def _fer_row(code, value, usage, count=48 * 48):
-    return f"{code},{' '.join([str(value)] * count)},{usage}\n"
+def _is_throwaway_root(root):
+    return os.path.isfile(os.path.join(root, "THROWAWAY"))
 
 
-def _fer2013(path, rows, header="emotion,pixels,Usage"):
-    return _text(path, header + "\n" + "".join(rows))
+@register("throwaway", takes=FOLDER, matches=_is_throwaway_root, specificity=SIGNATURE)
+def read_throwaway(root, skip_bad=False):
+    bad = BadEntries(skip_bad, root, "files")
+    sources, people = [], []
+    for name in image_files(root):
+        if "_" not in name:
+            bad.reject(f"{name} is not named <person>_<n>.png: rename it.")
+            continue
+        sources.append(os.path.join(root, name))
+        people.append(name.split("_")[0])
+    bad.warn_if_skipped()
+    return build_records(sources, people, [None] * len(sources), people, "throwaway", root, [])
+'''
 
 
-def test_fer2013_rows_become_images_and_canonical_labels(tmp_path):
-    path = _fer2013(tmp_path / "fer2013.csv", [
-        _fer_row(0, 10, "Training"), _fer_row(6, 255, "PublicTest"),
-        _fer_row(3, 0, "PrivateTest"), _fer_row(4, 7, "Training"),
-    ])
-    records = readers.read_fer2013(path)
-    assert records.dataset == "fer2013"
-    assert records.expression_names == [
-        "neutral", "anger", "disgust", "fear", "happy", "sadness", "surprise"]
-    assert _labels(records.expression_names, records.expression) == [
-        "anger", "neutral", "happy", "sadness"]
-    assert records.identity.tolist() == [-1] * 4
-    assert records.identity_names == []
-    assert records.subject.tolist() == [f"fer2013_{i}" for i in range(4)]
-    assert records.sources[1].dtype == np.uint8
-    assert records.sources[1].shape == (48, 48)
-    assert int(records.sources[1][0, 0]) == 255
-
-    training = readers.read_fer2013(path, usage="Training")
-    assert training.subject.tolist() == ["fer2013_0", "fer2013_3"]
+def _write_throwaway_layout(directory, bad_entry=False):
+    write_text(directory / "THROWAWAY", "")
+    for person in ("ann", "bob", "cy"):
+        write_image(directory / f"{person}_1.png")
+    if bad_entry:
+        write_image(directory / "nobody.png")
+    return str(directory), 3
 
 
-def test_fer2013_header_with_spaces_is_accepted(tmp_path):
-    path = _fer2013(tmp_path / "f.csv", [_fer_row(5, 1, "Training")],
-                    header="emotion, pixels , Usage")
-    assert len(readers.read_fer2013(path)) == 1
+@pytest.fixture
+def throwaway_format(tmp_path, monkeypatch):
+    """Puts a format module in a folder of the package's search path, and takes it out after.
+
+    The registry is a copy for the test, so the format is unregistered afterwards.
+    """
+    plugin_dir = tmp_path / "plugin"
+    write_text(plugin_dir / "throwaway.py", textwrap.dedent(_THROWAWAY_MODULE))
+    monkeypatch.setattr(readers, "__path__", [*readers.__path__, str(plugin_dir)])
+    monkeypatch.setattr(registry, "_FORMATS", dict(registry._FORMATS))
+    yield "throwaway"
+    sys.modules.pop(f"{readers.__name__}.throwaway", None)
+    if hasattr(readers, "throwaway"):
+        delattr(readers, "throwaway")
 
 
-def test_fer2013_wrong_header_is_named(tmp_path):
-    path = _text(tmp_path / "faces.csv", "label,image\n1,2\n")
-    with pytest.raises(DataError, match=r"faces.csv is not a FER2013 CSV: expected header "
-                                        r"emotion,pixels,Usage, found 'label,image'"):
-        readers.read_fer2013(path)
+def test_a_new_format_module_is_detected_and_read_with_no_other_edit(
+        throwaway_format, tmp_path, caplog):
+    assert throwaway_format in readers.available()
+    check_detected_and_read(throwaway_format, _write_throwaway_layout, tmp_path / "good")
+    check_bad_entry_named_or_skipped(_write_throwaway_layout, tmp_path / "bad", caplog)
 
 
-@pytest.mark.parametrize("bad_row", [
-    _fer_row(7, 1, "Training"),
-    _fer_row(1, 1, "Training", count=2303),
-    _fer_row(1, 256, "Training"),
-    "1,1 2 x,Training\n",
-])
-def test_fer2013_bad_row_names_file_and_line(tmp_path, bad_row):
-    path = _fer2013(tmp_path / "fer2013.csv", [_fer_row(0, 1, "Training"), bad_row])
-    with pytest.raises(DataError, match="fer2013.csv line 3"):
-        readers.read_fer2013(path)
+# --- detection and dispatch --------------------------------------------------------
 
 
-def test_fer2013_unknown_usage_names_flag(tmp_path):
-    path = _fer2013(tmp_path / "fer2013.csv", [_fer_row(0, 1, "Training")])
-    with pytest.raises(DataError, match="usage='Test'"):
-        readers.read_fer2013(path, usage="Test")
+def _register_folder_format(name, matches, specificity):
+    readers.register(name, takes=registry.FOLDER, matches=matches,
+                     specificity=specificity)(lambda root, skip_bad=False: None)
 
 
-# --- LFW -------------------------------------------------------------------------
+def test_detection_takes_the_most_specific_match_and_refuses_a_tie(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_FORMATS", dict(registry._FORMATS))
+    path, _ = layout_writer("ckplus48")(tmp_path)
+    _register_folder_format("anything_fallback", lambda root: True, registry.FALLBACK)
+    assert readers.detect_format(path) == "ckplus48"
+    _register_folder_format("anything_pattern", lambda root: True, registry.PATTERN)
+    with pytest.raises(DataError, match=r"equally well \(anything_pattern, ckplus48\): "
+                                        r"pass --dataset"):
+        readers.detect_format(path)
 
 
-def _lfw(root):
-    for name, count in (("Ann_Lee", 2), ("Bob_Smith", 1), ("Cy_Twombly", 1)):
-        for i in range(1, count + 1):
-            _image(root / name / f"{name}_{i:04d}.jpg")
-    return str(root)
-
-
-def test_lfw_identities_without_expressions(tmp_path):
-    root = _lfw(tmp_path)
-    _text(tmp_path / "pairs.txt", "1\n")
-    records = readers.read_lfw(root)
-    assert records.dataset == "lfw"
-    assert records.identity_names == ["Ann_Lee", "Bob_Smith", "Cy_Twombly"]
-    assert records.identity.tolist() == [0, 0, 1, 2]
-    assert records.expression.tolist() == [-1] * 4
-    assert records.expression_names == []
-    assert records.subject.tolist() == ["Ann_Lee", "Ann_Lee", "Bob_Smith", "Cy_Twombly"]
-
-
-def test_lfw_stray_file_is_named(tmp_path):
-    root = _lfw(tmp_path)
-    _text(tmp_path / "Bob_Smith" / "notes.txt", "x")
-    with pytest.raises(DataError, match="notes.txt"):
-        readers.read_lfw(root)
-
-
-def test_lfw_pairs_same_and_different(tmp_path):
-    root = _lfw(tmp_path)
-    pairs_path = _text(tmp_path / "pairs.txt",
-                       "1\t1\nAnn_Lee\t1\t2\nBob_Smith\t1\tCy_Twombly\t1\n")
-    pairs = readers.read_lfw_pairs(pairs_path, root)
-    assert pairs == [
-        (os.path.join(root, "Ann_Lee", "Ann_Lee_0001.jpg"),
-         os.path.join(root, "Ann_Lee", "Ann_Lee_0002.jpg"), True),
-        (os.path.join(root, "Bob_Smith", "Bob_Smith_0001.jpg"),
-         os.path.join(root, "Cy_Twombly", "Cy_Twombly_0001.jpg"), False),
-    ]
-    single_count = _text(tmp_path / "dev.txt", "1\nAnn_Lee 1 2\nAnn_Lee 1 Bob_Smith 1\n")
-    assert [same for _, _, same in readers.read_lfw_pairs(single_count, root)] == [True, False]
-
-
-@pytest.mark.parametrize("body, line", [
-    ("1\t1\nAnn_Lee\t1\nBob_Smith\t1\tCy_Twombly\t1\n", 2),
-    ("1\t1\nAnn_Lee\t1\t2\nBob_Smith\tone\tCy_Twombly\t1\n", 3),
-    ("1\t1\nAnn_Lee\t1\t3\nBob_Smith\t1\tCy_Twombly\t1\n", 2),
-])
-def test_lfw_pairs_malformed_line_is_numbered(tmp_path, body, line):
-    root = _lfw(tmp_path)
-    pairs_path = _text(tmp_path / "pairs.txt", body)
-    with pytest.raises(DataError, match=f"pairs.txt line {line}"):
-        readers.read_lfw_pairs(pairs_path, root)
-
-
-def test_lfw_pairs_count_mismatch(tmp_path):
-    root = _lfw(tmp_path)
-    pairs_path = _text(tmp_path / "pairs.txt", "2\t1\nAnn_Lee\t1\t2\n")
-    with pytest.raises(DataError, match="announces 4 pairs but it lists 1"):
-        readers.read_lfw_pairs(pairs_path, root)
-
-
-# --- manifest --------------------------------------------------------------------
-
-
-def test_manifest_names_blanks_and_relative_paths(tmp_path):
-    for name in ("a.png", "b.png", "c.png", "d.png"):
-        _image(tmp_path / "img" / name)
-    path = _text(tmp_path / "m.csv", (
-        "path,identity,expression\n"
-        "img/a.png,carol,Happiness\n"
-        "img/b.png,alice,\n"
-        f"{tmp_path / 'img' / 'c.png'},,smirk\n"
-        "img/d.png,carol,sad\n"
-    ))
-    records = readers.read_manifest(path)
-    assert records.dataset == "manifest"
-    assert records.sources == [
-        str(tmp_path / "img" / name) for name in ("a.png", "b.png", "c.png", "d.png")]
-    assert records.identity_names == ["alice", "carol"]
-    assert _labels(records.identity_names, records.identity) == [
-        "carol", "alice", None, "carol"]
-    assert records.expression_names == ["happy", "sadness", "smirk"]
-    assert _labels(records.expression_names, records.expression) == [
-        "happy", None, "smirk", "sadness"]
-    assert records.subject.tolist() == ["carol", "alice", str(tmp_path / "img" / "c.png"), "carol"]
-
-
-def test_manifest_subject_column(tmp_path):
-    _image(tmp_path / "a.png")
-    path = _text(tmp_path / "m.csv", "path,identity,expression,subject\na.png,carol,,s7\n"
-                                     "a.png,carol,,\n")
-    assert readers.read_manifest(path).subject.tolist() == ["s7", "carol"]
-
-
-@pytest.mark.parametrize("body, message", [
-    ("file,label\na.png,x\n", "m.csv is not a manifest"),
-    ("path,identity,expression\nmissing.png,x,\n", "m.csv line 2 names .*missing.png"),
-    ("path,identity,expression\na.png,x\n", "m.csv line 2: expected 3 fields"),
-])
-def test_manifest_malformed_is_named(tmp_path, body, message):
-    _image(tmp_path / "a.png")
-    path = _text(tmp_path / "m.csv", body)
-    with pytest.raises(DataError, match=message):
-        readers.read_manifest(path)
-
-
-# --- combine ---------------------------------------------------------------------
-
-
-def test_combine_identity_only_with_expression_only_keeps_missing(tmp_path):
-    lfw = readers.read_lfw(_lfw(tmp_path / "lfw"))
-    fer = readers.read_fer2013(_fer2013(tmp_path / "fer2013.csv", [
-        _fer_row(3, 1, "Training"), _fer_row(6, 2, "Training")]))
-    combined = readers.combine([lfw, fer])
-    assert combined.dataset == "lfw+fer2013"
-    assert len(combined) == 6
-    assert combined.identity.tolist() == [0, 0, 1, 2, -1, -1]
-    assert combined.identity_names == ["Ann_Lee", "Bob_Smith", "Cy_Twombly"]
-    assert combined.expression_names == fer.expression_names
-    assert _labels(combined.expression_names, combined.expression) == [
-        None, None, None, None, "happy", "neutral"]
-    assert combined.subject.tolist()[3:] == ["lfw/Cy_Twombly", "fer2013/fer2013_0",
-                                             "fer2013/fer2013_1"]
-
-
-def test_combine_unifies_expressions_and_prefixes_shared_names(tmp_path):
-    _ckplus(tmp_path / "ck", [("S005", "001", 3, "5.0")])
-    _image(tmp_path / "c48" / "fear" / "S005_001_00000003.png")
-    _image(tmp_path / "c48" / "happy" / "S077_001_00000003.png")
-    ck = readers.read_ckplus(str(tmp_path / "ck"))
-    ck48 = readers.read_ckplus48(str(tmp_path / "c48"))
-    combined = readers.combine([ck48, ck])
-    assert combined.identity_names == ["ckplus48/S005", "S077", "ckplus/S005"]
-    assert combined.identity.tolist() == [0, 1, 2, 2, 2]
-    assert combined.expression_names == ck.expression_names
-    assert _labels(combined.expression_names, combined.expression) == [
-        "fear", "happy", "happy", "happy", "happy"]
-    assert set(combined.subject[:2]) == {"ckplus48/S005", "ckplus48/S077"}
-    assert set(combined.subject[2:]) == {"ckplus/S005"}
-
-
-def test_combine_two_sources_of_one_format_stay_apart(tmp_path):
-    _image(tmp_path / "a.png")
-    body = "path,identity,expression\na.png,x,\n"
-    first = readers.read_manifest(_text(tmp_path / "1.csv", body))
-    second = readers.read_manifest(_text(tmp_path / "2.csv", body))
-    combined = readers.combine([first, second])
-    assert combined.identity_names == ["manifest1/x", "manifest2/x"]
-    assert combined.subject.tolist() == ["manifest1/x", "manifest2/x"]
-
-
-# --- detection and dispatch ------------------------------------------------------
-
-
-def test_detect_format_on_each_layout(tmp_path):
-    ck = _ckplus(tmp_path / "ck", [("S005", "001", 3, "5.0")])
-    _image(tmp_path / "c48" / "sadness" / "S005_001_00000003.png")
-    _image(tmp_path / "oulu" / "NI" / "Weak" / "P003" / "Fear" / "000.jpeg")
-    lfw = _lfw(tmp_path / "lfw")
-    fer = _fer2013(tmp_path / "fer.csv", [_fer_row(0, 1, "Training")])
-    manifest = _text(tmp_path / "m.csv", "path,identity,expression\n")
-    found = {name: readers.detect_format(path) for name, path in [
-        ("ck", ck), ("c48", str(tmp_path / "c48")), ("oulu", str(tmp_path / "oulu")),
-        ("lfw", lfw), ("fer", fer), ("manifest", manifest)]}
-    assert found == {"ck": "ckplus", "c48": "ckplus48", "oulu": "oulu_casia",
-                     "lfw": "lfw", "fer": "fer2013", "manifest": "manifest"}
+def test_registering_a_name_twice_or_an_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="'lfw' is already registered"):
+        readers.register("lfw", takes=registry.FOLDER, matches=bool,
+                         specificity=registry.FALLBACK)(readers.read_lfw)
+    with pytest.raises(ValueError, match="takes='url'"):
+        readers.register("web", takes="url", matches=bool, specificity=registry.FALLBACK)
 
 
 def test_detect_format_unknown_layout_lists_formats(tmp_path):
-    _text(tmp_path / "docs" / "readme.txt", "x")
+    write_text(tmp_path / "docs" / "readme.txt", "x")
     with pytest.raises(DataError, match=r"docs matches no supported .*ckplus48.*manifest"):
         readers.detect_format(str(tmp_path / "docs"))
+    binary = tmp_path / "blob.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(DataError, match="blob.csv matches no supported"):
+        readers.detect_format(str(binary))
 
 
-def test_read_dataset_dispatches_and_checks_paths(tmp_path):
-    fer = _fer2013(tmp_path / "fer.csv", [_fer_row(0, 1, "Training"), _fer_row(0, 1, "PublicTest")])
-    assert len(readers.read_dataset(fer)) == 2
+def test_read_dataset_passes_options_and_checks_name_and_path(tmp_path):
+    fer, count = write_fer2013_layout(tmp_path)
     assert len(readers.read_dataset(fer, dataset="fer2013", usage="PublicTest")) == 1
-    with pytest.raises(DataError, match="--dataset=affectnet.*oulu_casia"):
+    assert len(readers.read_dataset(fer, usage="Training")) == count - 1
+    with pytest.raises(DataError, match="--dataset=affectnet is not a known format: use "
+                                        "auto or one of .*oulu_casia"):
         readers.read_dataset(fer, dataset="affectnet")
     with pytest.raises(DataError, match="nowhere does not exist"):
         readers.read_dataset(str(tmp_path / "nowhere"))
     os.makedirs(tmp_path / "empty")
     with pytest.raises(DataError, match="empty is an empty directory"):
         readers.read_dataset(str(tmp_path / "empty"), dataset="lfw")
+    with pytest.raises(DataError, match="is not a directory: pass the root folder of the CK"):
+        readers.read_dataset(fer, dataset="ckplus48")
 
 
 def test_expression_aliases_map_onto_canonical_names():
@@ -424,3 +199,12 @@ def test_expression_aliases_map_onto_canonical_names():
     assert readers.canonical_expression("smirk") is None
     assert readers.ordered_expression_names(["smirk", "surprise", "anger", "anger"]) == [
         "anger", "surprise", "smirk"]
+
+
+def test_readers_import_without_tensorflow():
+    # Tools that never train (data checks, the device runtime) read datasets too.
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; "
+            "from keras_dmtl.data import readers; print(','.join(readers.available()))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.stdout.strip() == ",".join(readers.available())
