@@ -56,7 +56,7 @@ def load_arrays(config):
     `cache_dir` and used.
     """
     if config.data_dir:
-        records = read_dataset(config.data_dir, config.dataset)
+        records = read_dataset(config.data_dir, config.dataset, skip_bad=config.skip_bad_images)
     else:
         generated = os.path.join(
             config.cache_dir,
