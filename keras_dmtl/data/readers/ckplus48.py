@@ -64,12 +64,5 @@ def read_ckplus48(root: str, skip_bad: bool = False) -> FaceRecords:
             expressions.append(expression)
             subjects.append(match.group(1).upper())
     bad.warn_if_skipped()
-    return build_records(
-        sources,
-        subjects,
-        expressions,
-        subjects,
-        "ckplus48",
-        root,
-        ordered_expression_names(found),
-    )
+    return build_records(sources, subjects, expressions, subjects, "ckplus48", root,
+                         ordered_expression_names(found))

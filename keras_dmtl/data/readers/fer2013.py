@@ -116,12 +116,5 @@ def read_fer2013(
             subjects.append(f"fer2013_{row_index}")
     bad.warn_if_skipped()
     location = csv_path if usage is None else f"{csv_path} (Usage={usage})"
-    return build_records(
-        sources,
-        [None] * len(sources),
-        expressions,
-        subjects,
-        "fer2013",
-        location,
-        ordered_expression_names(_CODES),
-    )
+    return build_records(sources, [None] * len(sources), expressions, subjects, "fer2013",
+                         location, ordered_expression_names(_CODES))

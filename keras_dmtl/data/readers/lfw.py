@@ -69,15 +69,7 @@ def read_lfw(root: str, skip_bad: bool = False) -> FaceRecords:
             sources.append(path)
             identities.append(person)
     bad.warn_if_skipped()
-    return build_records(
-        sources,
-        identities,
-        [None] * len(sources),
-        identities,
-        "lfw",
-        root,
-        [],
-    )
+    return build_records(sources, identities, [None] * len(sources), identities, "lfw", root, [])
 
 
 def _pair_count(first_line: List[str], path: str) -> int:

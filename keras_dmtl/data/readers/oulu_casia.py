@@ -83,12 +83,5 @@ def read_oulu_casia(root: str, skip_bad: bool = False) -> FaceRecords:
                 expressions.append(expression)
                 subjects.append(subject)
     bad.warn_if_skipped()
-    return build_records(
-        sources,
-        subjects,
-        expressions,
-        subjects,
-        "oulu_casia",
-        root,
-        list(_EXPRESSIONS),
-    )
+    return build_records(sources, subjects, expressions, subjects, "oulu_casia", root,
+                         list(_EXPRESSIONS))
