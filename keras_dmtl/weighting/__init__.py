@@ -6,6 +6,7 @@ strategy is adding one file.
 """
 
 import importlib
+import inspect
 import pkgutil
 
 import keras
@@ -45,6 +46,32 @@ def available():
     return sorted(_STRATEGIES)
 
 
+def strategy_class(name):
+    """The registered class of `name`.
+
+    Raises:
+        ValueError: the name is not registered (the message lists the names).
+    """
+    _import_strategy_modules()
+    if name not in _STRATEGIES:
+        raise ValueError(
+            f"Unknown weighting strategy {name!r} (--config.weighting.name): "
+            f"choose one of {', '.join(available())}."
+        )
+    return _STRATEGIES[name]
+
+
+def default_kwargs(name):
+    """The constructor arguments of strategy `name` with their defaults.
+
+    What `configs/default.py:<name>` puts in `config.weighting.kwargs`, so that
+    each can be changed from the command line.
+    """
+    parameters = list(inspect.signature(strategy_class(name).__init__).parameters.values())
+    return {p.name: p.default for p in parameters[1:]
+            if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty}
+
+
 def get(identifier, **kwargs):
     """Returns a strategy from a name, a serialized config, or an instance.
 
@@ -64,12 +91,13 @@ def get(identifier, **kwargs):
     _import_strategy_modules()
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
-    if identifier not in _STRATEGIES:
-        raise ValueError(
-            f"Unknown weighting strategy {identifier!r} (flag --weighting): "
-            f"choose one of {', '.join(available())}."
-        )
-    return _STRATEGIES[identifier](**kwargs)
+    cls = strategy_class(identifier)
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"--config.weighting.kwargs for {identifier!r}: {error}; it takes "
+                         f"{', '.join(default_kwargs(identifier)) or 'no arguments'}.") from None
 
 
-__all__ = ["Weighting", "WeightedLoss", "available", "get", "register"]
+__all__ = ["Weighting", "WeightedLoss", "available", "default_kwargs", "get", "register",
+           "strategy_class"]

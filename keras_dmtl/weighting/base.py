@@ -76,6 +76,28 @@ class Weighting(keras.layers.Layer):
         """
         del task_losses, shared_gradient_norms
 
+    def set_steps_per_epoch(self, steps):
+        """Tells the strategy how many steps an epoch has, before the model is built.
+
+        Strategies never see epochs; those whose paper averages over epochs
+        (DWA) use this as their window. The default ignores it.
+
+        Args:
+            steps: training steps per epoch.
+        """
+        del steps
+
+    @classmethod
+    def comparison_variants(cls):
+        """The methods this strategy adds to the comparison runner.
+
+        Returns:
+            A list of (label, constructor kwargs); by default the strategy under
+            its registered name with its default arguments. A strategy with a
+            family of settings (static weights) returns one entry per setting.
+        """
+        return [(cls.strategy_name, {})]
+
     def call(self, task_losses, unit_weights):
         return self.combine(task_losses, unit_weights)
 

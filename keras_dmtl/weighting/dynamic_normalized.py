@@ -12,7 +12,7 @@ class NormalizedDynamicWeighting(DynamicWeighting):
 
     Raw cross-entropy over K identities starts near ln K and dwarfs a 7-class
     expression loss (ln 7), so the paper's L3 hands the weight to the face task
-    whatever the real difficulty (METHOD.md, first probe on CK+). Relative to its
+    whatever the real difficulty (docs/method.md, the CK+ probe). Relative to its
     initial loss, a task that has learned little stays near 1 and keeps the
     weight. L_i(0) is the mean loss of the first `initial_steps` steps.
 

@@ -22,10 +22,24 @@ class StaticWeighting(Weighting):
         super().__init__(**kwargs)
         if len(weights) != self.num_tasks or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(
-                f"Static weights {weights} (flag --static_weights) must be "
+                f"Static weights {weights} (--config.weighting.kwargs.weights) must be "
                 f"{self.num_tasks} non-negative numbers with a positive sum, e.g. 0.5,0.5."
             )
         self.weights_value = weights
+
+    @staticmethod
+    def sweep_label(w_face):
+        """The comparison label of the static model with w = (w_face, 1 - w_face)."""
+        return f"static_w1={w_face:.1f}"
+
+    @classmethod
+    def comparison_variants(cls, step=0.1):
+        """The paper's Figure 2: w1 = 0, step, ..., 1 with w2 = 1 - w1; w1 = 1 and
+        w1 = 0 are the single-task face and expression networks."""
+        count = int(round(1.0 / step))
+        return [(cls.sweep_label(i * step), {"weights": (round(i * step, 6),
+                                                         round(1 - i * step, 6))})
+                for i in range(count + 1)]
 
     def combine(self, task_losses, unit_weights):
         del unit_weights

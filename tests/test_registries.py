@@ -1,0 +1,58 @@
+"""Adding a weighting strategy is one new file: the runner compares it and the
+registry-driven tests test it, with no other edit."""
+
+import importlib.util
+
+import pytest
+
+from keras_dmtl import weighting
+from keras_dmtl.experiments import methods
+from keras_dmtl.experiments.compare import run_experiment
+from tests.test_experiments import experiment_config
+from tests.core_helpers import check_save_reload_resume
+
+THROWAWAY_STRATEGY = '''
+"""A throwaway strategy: the face task counts twice as much as expression."""
+
+import tensorflow as tf
+
+from keras_dmtl.weighting import register
+from keras_dmtl.weighting.base import WeightedLoss
+from keras_dmtl.weighting.base import Weighting
+
+
+@register("throwaway_two_to_one")
+class TwoToOne(Weighting):
+    def __init__(self, face_share=2.0 / 3.0, **kwargs):
+        super().__init__(**kwargs)
+        self.face_share = float(face_share)
+
+    def combine(self, task_losses, unit_weights):
+        del unit_weights
+        weights = tf.constant([self.face_share, 1.0 - self.face_share])
+        return WeightedLoss(weights, tf.reduce_sum(weights * task_losses), None)
+
+    def get_config(self):
+        return {**super().get_config(), "face_share": self.face_share}
+'''
+
+
+@pytest.fixture
+def throwaway_strategy(tmp_path):
+    path = tmp_path / "throwaway_two_to_one.py"
+    path.write_text(THROWAWAY_STRATEGY)
+    spec = importlib.util.spec_from_file_location("throwaway_two_to_one", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    yield "throwaway_two_to_one"
+    weighting._STRATEGIES.pop("throwaway_two_to_one")
+
+
+def test_a_new_strategy_file_is_compared_and_tested(throwaway_strategy, tmp_path):
+    assert throwaway_strategy in weighting.available()
+    assert weighting.default_kwargs(throwaway_strategy) == {"face_share": 2.0 / 3.0}
+    assert throwaway_strategy in {m.label for m in methods.all_methods()}
+    rows, computed = run_experiment(experiment_config(tmp_path, (throwaway_strategy,),
+                                                      **{"experiment.max_folds": 1}))
+    assert computed == 1 and rows[0]["method"] == throwaway_strategy
+    # The save / reload / resume harness every registered strategy goes through.
+    check_save_reload_resume(throwaway_strategy, tmp_path)
