@@ -1,7 +1,8 @@
 """Export a trained run to SavedModel (TF Serving layout), TFLite and ONNX.
 
     python export/export_model.py --run_dir=runs/dynamic_tiny_seed0 --out_dir=exported
-    python export/export_model.py --model=runs/dynamic_tiny_seed0/checkpoint.keras
+    python export/export_model.py --model=runs/dynamic_tiny_seed0/checkpoint.keras \
+        --export.formats="('tflite_int8',)" --export.target_far=1e-4
 
 Writes the artifacts, `manifest.json`, and `export_report.{md,json}` (parity of
 every format against Keras on the run's held-out subjects, sizes, thresholds).
@@ -16,6 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from keras_dmtl.training import config as config_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "Run folder written by train.py (holds model.keras); "
@@ -23,11 +27,11 @@ flags.DEFINE_string("run_dir", None, "Run folder written by train.py (holds mode
 flags.DEFINE_string("model", None, "A .keras model of a run (default <run_dir>/model.keras); "
                     "its run folder still gives the data, split and labels.")
 flags.DEFINE_string("out_dir", None, "Where to write the artifacts; default <run_dir>/export.")
-flags.DEFINE_list("formats", ["saved_model", "onnx", "tflite_float32", "tflite_float16",
-                              "tflite_dynamic", "tflite_int8"], "Formats to write.")
-flags.DEFINE_integer("representative_samples", 500, "Training crops used to calibrate int8 "
-                     "(all of them when the training split is smaller).")
-flags.DEFINE_float("target_far", 2e-5, "False-accept rate the thresholds are calibrated for.")
+_EXPORT = config_flags.DEFINE_config_dict(
+    "export", config_lib.default_config().export,
+    "Export settings; default: the export group of the run's config.json. Override keys "
+    "as --export.formats=\"('tflite_int8',)\", --export.representative_samples=200, "
+    "--export.target_far=1e-4.")
 flags.register_validator("run_dir", lambda value: value or FLAGS.model,
                          "Give --run_dir or --model.")
 
@@ -45,10 +49,14 @@ def main(argv):
                           "--run_dir.", run_dir, required)
             sys.exit(2)
     out_dir = FLAGS.out_dir or os.path.join(run_dir, "export")
+    # Only the keys given here change the run's own export settings.
+    overrides = config_flags.get_override_values(FLAGS["export"])
+    settings = {key: overrides[key] for key in ("formats", "representative_samples",
+                                                "target_far") if key in overrides}
     try:
-        results = export_run(run_dir, out_dir, tuple(FLAGS.formats),
-                             FLAGS.representative_samples, target_far=FLAGS.target_far,
-                             model_path=FLAGS.model)
+        config_lib.validate(config_lib.update(config_lib.default_config(),
+                                              {f"export.{k}": v for k, v in settings.items()}))
+        results = export_run(run_dir, out_dir, model_path=FLAGS.model, **settings)
     except (DataError, ValueError) as error:
         logging.error("%s", error)
         sys.exit(2)
@@ -57,4 +65,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=config_lib.parse_flags)

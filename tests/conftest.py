@@ -21,11 +21,11 @@ def exported(tmp_path_factory):
     """
     from keras_dmtl.data.readers import read_ckplus48  # noqa: PLC0415 (TF only when used)
     from keras_dmtl.export.artifacts import export_run  # noqa: PLC0415
-    from keras_dmtl.training.run import TrainConfig  # noqa: PLC0415
+    from keras_dmtl.training.config import make_config  # noqa: PLC0415
     from keras_dmtl.training.run import train  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("edge")
-    config = TrainConfig(out_dir=str(root / "run"), cache_dir=str(root / "cache"), image_size=32,
+    config = make_config(out_dir=str(root / "run"), cache_dir=str(root / "cache"), image_size=32,
                          batch_size=16, epochs=8, embedding_dim=32, generated_identities=8,
                          generated_sequences=1, val_fraction=0.25, test_fraction=0.25,
                          jit_compile=False, verbose=0)

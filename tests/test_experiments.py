@@ -7,18 +7,24 @@ import pytest
 
 from keras_dmtl.experiments import methods
 from keras_dmtl.experiments import report
-from keras_dmtl.experiments.compare import ExperimentConfig
 from keras_dmtl.experiments.compare import run_experiment
-from keras_dmtl.training.config import TrainConfig
+from keras_dmtl.training.config import make_config
+
+
+def experiment_config(tmp_path, methods_to_run, **overrides):
+    """A tiny comparison on generated faces (shared with test_registries.py)."""
+    settings = {"cache_dir": str(tmp_path / "cache"), "image_size": 32, "batch_size": 16,
+                "epochs": 2, "embedding_dim": 16, "generated_identities": 6,
+                "generated_sequences": 1, "jit_compile": False, "verbose": 0,
+                "experiment.out_dir": str(tmp_path / "exp"),
+                "experiment.methods": tuple(methods_to_run), "experiment.folds": 3,
+                "experiment.max_folds": 2}
+    settings.update(overrides)
+    return make_config(**settings)
 
 
 def test_runner_writes_results_and_skips_finished_cells(tmp_path):
-    train = TrainConfig(cache_dir=str(tmp_path / "cache"), image_size=32, batch_size=16,
-                        epochs=2, embedding_dim=16, generated_identities=6,
-                        generated_sequences=1, jit_compile=False, verbose=0)
-    config = ExperimentConfig(train=train, out_dir=str(tmp_path / "exp"),
-                              methods=("static_w1=0.0", "static_w1=1.0", "dynamic"),
-                              folds=3, max_folds=2)
+    config = experiment_config(tmp_path, ("static_w1=0.0", "static_w1=1.0", "dynamic"))
     rows, computed = run_experiment(config)
     assert computed == 3 * 2
     out = tmp_path / "exp"
@@ -28,7 +34,7 @@ def test_runner_writes_results_and_skips_finished_cells(tmp_path):
         assert len(list(csv.DictReader(stream))) == 6
     table = (out / "results.md").read_text()
     assert "single-task face" in table and "Delta_m" in table
-    assert {r["method"] for r in rows} == set(config.methods)
+    assert {r["method"] for r in rows} == set(config.experiment.methods)
 
     _, computed_again = run_experiment(config)
     assert computed_again == 0
@@ -50,8 +56,10 @@ def test_delta_m_against_single_task_models():
     assert rows[methods.SINGLE_EXPRESSION]["delta_m"] == pytest.approx((0 + (0.6 - 0.8) / 0.8) * 50)
 
 
-def test_unknown_method_names_the_flag():
-    with pytest.raises(ValueError, match="--methods"):
+def test_unknown_method_names_the_setting():
+    with pytest.raises(ValueError, match="--config.experiment.methods"):
         methods.select(["bogus"])
-    assert len(methods.static_sweep()) == 11
-    assert not math.isnan(methods.static_sweep()[3].kwargs["weights"][0])
+    sweep = [m for m in methods.all_methods() if m.strategy == "static"]
+    assert len(sweep) == 11
+    assert not math.isnan(sweep[3].kwargs["weights"][0])
+    assert {methods.SINGLE_FACE, methods.SINGLE_EXPRESSION} <= {m.label for m in sweep}

@@ -69,12 +69,12 @@ def test_onnx_matches_keras(exported):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from keras_dmtl.training.config import TrainConfig
+    from keras_dmtl.training.config import make_config
     from keras_dmtl.training.run import train
 
     root = tmp_path_factory.mktemp("export_run")
     run = root / "run"
-    train(TrainConfig(out_dir=str(run), cache_dir=str(root / "cache"), image_size=32,
+    train(make_config(out_dir=str(run), cache_dir=str(root / "cache"), image_size=32,
                       batch_size=16, epochs=1, embedding_dim=16, generated_identities=8,
                       generated_sequences=1, val_fraction=0.25, test_fraction=0.25,
                       jit_compile=False, verbose=0))

@@ -12,7 +12,8 @@ import pytest
 from keras_dmtl.data.records import DataError
 from keras_dmtl.training import callbacks
 from keras_dmtl.training.checkpoint import read_checkpoint_state
-from keras_dmtl.training.config import TrainConfig
+from keras_dmtl.training.config import make_config
+from keras_dmtl.training.config import with_updates
 from keras_dmtl.training.run import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +29,7 @@ def _config(out_dir, cache_dir, **overrides):
                     generated_identities=10, generated_sequences=1, val_fraction=0.2,
                     test_fraction=0.2, embedding_dim=32, verbose=0)
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return make_config(**settings)
 
 
 def test_generated_faces_train_above_chance(tmp_path, cache_dir):
@@ -75,7 +76,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypa
 
     with pytest.raises(DataError, match="--resume"):
         train(config)  # a run is there: refuse to overwrite it
-    resumed = TrainConfig(**{**config.__dict__, "resume": True})
+    resumed = with_updates(config, resume=True)
     train(resumed)
     state = read_checkpoint_state(tmp_path / "run" / "checkpoint.keras")
     assert state["epochs_done"] == 2
@@ -96,8 +97,8 @@ def test_resume_without_checkpoint_is_refused(tmp_path, cache_dir):
 def test_cli_bad_data_dir_gives_one_clear_line(tmp_path):
     missing = tmp_path / "no_such_dataset"
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), f"--data_dir={missing}",
-         f"--out_dir={tmp_path / 'run'}"],
+        [sys.executable, os.path.join(ROOT, "train.py"), f"--config.data_dir={missing}",
+         f"--config.out_dir={tmp_path / 'run'}"],
         capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -200,7 +200,7 @@ def test_uncertainty_trains_log_variances():
 
 
 def test_unknown_strategy_names_the_flag():
-    with pytest.raises(ValueError, match="--weighting"):
+    with pytest.raises(ValueError, match="--config.weighting.name"):
         weighting.get("nope")
     assert {"dynamic", "static", "naive_dynamic", "uncertainty"} <= set(weighting.available())
 

@@ -1,8 +1,12 @@
 """Compares weighting schemes over subject folds and seeds: the paper's experiment.
 
-    python -m keras_dmtl.experiments.compare --out_dir=experiments/generated
-    python -m keras_dmtl.experiments.compare --data_dir=/data/CK+ --dataset=ckplus \\
-        --folds=10 --seeds=0,1,2 --backbone=mobile --image_size=112 --out_dir=experiments/ckplus
+    python -m keras_dmtl.experiments.compare                       # generated faces
+    python -m keras_dmtl.experiments.compare --config=configs/ckplus.py \\
+        --config.data_dir=/data/CK+48 --config.experiment.seeds="(0, 1, 2)"
+
+The run settings (data, model, epochs) and the comparison settings
+(`config.experiment`: methods, folds, seeds, out_dir) come from one config
+(`keras_dmtl.training.config`); every registered weighting strategy is compared.
 
 For each (method, fold, seed) cell: the fold's subjects are the test set; a seeded
 share of the remaining subjects is the validation set, on which the epoch is
@@ -11,14 +15,12 @@ invocation skips it. The folder gets `results.csv`, `results.md` (mean +/- std p
 method and Delta_m), `static_sweep.png` and `weights_<method>.png`.
 """
 
-import dataclasses
 import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -30,27 +32,15 @@ from keras_dmtl.data.splits import split_by_subject  # noqa: E402
 from keras_dmtl.data.splits import subject_kfold  # noqa: E402
 from keras_dmtl.experiments import methods as methods_lib  # noqa: E402
 from keras_dmtl.experiments import report  # noqa: E402
+from keras_dmtl.io_utils import atomic_path  # noqa: E402
 from keras_dmtl.io_utils import read_json  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
+from keras_dmtl.training import config as config_lib  # noqa: E402
 from keras_dmtl.training.callbacks import StepHistory  # noqa: E402
 from keras_dmtl.training.evaluate import evaluate_split  # noqa: E402
-from keras_dmtl.training.config import TrainConfig  # noqa: E402
 from keras_dmtl.training.run import build_model  # noqa: E402
 from keras_dmtl.training.run import load_arrays  # noqa: E402
 from keras_dmtl.training.run import make_splits  # noqa: E402
-
-
-@dataclasses.dataclass
-class ExperimentConfig:
-    """What to compare and how; `train` holds data and model settings."""
-
-    train: TrainConfig
-    out_dir: str = "experiments/generated"
-    methods: tuple = ()
-    folds: int = 10
-    max_folds: int = 0  # run only the first N folds (0 = all)
-    seeds: tuple = (0,)
-    validation_fraction: float = 0.15
 
 
 def selection_score(metrics):
@@ -93,22 +83,27 @@ def fold_splits(arrays, fold_test, seed, validation_fraction):
 def run_cell(arrays, indices, method, seed, config):
     """Trains and tests one (method, fold, seed) cell.
 
+    Args:
+        arrays: the whole dataset's `FaceArrays`.
+        indices: (train, validation, test) sample indices of the fold.
+        method: a `methods.Method`.
+        seed: the cell's seed.
+        config: the run config (`keras_dmtl.training.config`).
+
     Returns:
         dict with the row of results.csv and the step history of w_face.
     """
     started = time.time()
-    train_config = dataclasses.replace(config.train, seed=seed)
+    train_config = config_lib.with_updates(config, seed=seed)
     keras.utils.set_random_seed(seed)
     splits = make_splits(arrays, *indices)
     train_ds, steps_per_epoch = make_training_dataset(
         splits.train, train_config.batch_size, seed, 0, train_config.epochs,
         augment=train_config.augment, balance=train_config.balance)
-    kwargs = dict(method.kwargs)
-    if method.strategy == "dwa":
-        kwargs["window_steps"] = steps_per_epoch
     model = build_model(train_config, len(splits.train.identity_names),
                         len(splits.train.expression_names),
-                        weighting=weighting_lib.get(method.strategy, **kwargs))
+                        weighting=weighting_lib.get(method.strategy, **method.kwargs),
+                        steps_per_epoch=steps_per_epoch)
     history = StepHistory()
     selector = SelectBestEpoch(splits.validation, splits.verification_subjects["validation"], seed)
     model.fit(train_ds, epochs=train_config.epochs, steps_per_epoch=steps_per_epoch,
@@ -135,21 +130,25 @@ def run_cell(arrays, indices, method, seed, config):
 def run_experiment(config):
     """Runs every missing cell, then rewrites the CSV, the table and the PNGs.
 
+    Args:
+        config: the run config; `config.experiment` says what to compare.
+
     Returns:
         (summary rows, number of cells computed in this call).
     """
-    methods = methods_lib.select(list(config.methods))
-    arrays = load_arrays(config.train)
-    folds = subject_kfold(arrays.subject, config.folds, seed=0)
-    if config.max_folds:
-        folds = folds[:config.max_folds]
-    cell_dir = os.path.join(config.out_dir, "cells")
+    experiment = config.experiment
+    methods = methods_lib.select(list(experiment.methods))
+    arrays = load_arrays(config)
+    folds = subject_kfold(arrays.subject, experiment.folds, seed=0)
+    if experiment.max_folds:
+        folds = folds[:experiment.max_folds]
+    cell_dir = os.path.join(experiment.out_dir, "cells")
     os.makedirs(cell_dir, exist_ok=True)
-    write_json(os.path.join(config.out_dir, "experiment.json"), dataclasses.asdict(config))
+    write_json(os.path.join(experiment.out_dir, "experiment.json"), config_lib.to_dict(config))
     computed, cells = 0, []
     for fold, (_, fold_test) in enumerate(folds):
-        for seed in config.seeds:
-            indices = fold_splits(arrays, fold_test, seed, config.validation_fraction)
+        for seed in experiment.seeds:
+            indices = fold_splits(arrays, fold_test, seed, experiment.validation_fraction)
             for method in methods:
                 path = os.path.join(cell_dir, f"{method.label}_fold{fold}_seed{seed}.json")
                 if os.path.exists(path):
@@ -160,7 +159,7 @@ def run_experiment(config):
                 write_json(path, cell)
                 cells.append(cell)
                 computed += 1
-    _write_reports(config.out_dir, cells, methods)
+    _write_reports(experiment.out_dir, cells, methods)
     return report.summarise(cells, [m.label for m in methods]), computed
 
 
@@ -168,9 +167,9 @@ def _write_reports(out_dir, cells, methods):
     order = [m.label for m in methods]
     report.write_results_csv(os.path.join(out_dir, "results.csv"), cells)
     rows = report.summarise(cells, order)
-    with open(os.path.join(out_dir, "results.md.tmp"), "w") as stream:
-        stream.write(report.markdown_table(rows))
-    os.replace(os.path.join(out_dir, "results.md.tmp"), os.path.join(out_dir, "results.md"))
+    with atomic_path(os.path.join(out_dir, "results.md")) as temporary:
+        with open(temporary, "w") as stream:
+            stream.write(report.markdown_table(rows))
     dynamic = [m.label for m in methods if m.strategy != "static"]
     report.plot_static_sweep(os.path.join(out_dir, "static_sweep.png"), rows, dynamic)
     for label in dynamic:
@@ -181,56 +180,24 @@ def _write_reports(out_dir, cells, methods):
                                          histories)
 
 
-FLAGS = flags.FLAGS
-
-
-def _define_flags():
-    flags.DEFINE_string("data_dir", None, "Dataset folder or CSV; default: generated faces.")
-    flags.DEFINE_string("dataset", "auto", "Dataset format (see train.py --helpfull).")
-    flags.DEFINE_string("out_dir", "experiments/generated", "Experiment folder.")
-    flags.DEFINE_string("cache_dir", "data_cache", "Cache of aligned and generated faces.")
-    flags.DEFINE_list("methods", [], "Methods to run (default all): "
-                      + ", ".join(m.label for m in methods_lib.all_methods()))
-    flags.DEFINE_integer("folds", 10, "Subject folds (the CK+/Oulu-CASIA protocol uses 10).")
-    flags.DEFINE_integer("max_folds", 0, "Run only the first N folds (0 = all).")
-    flags.DEFINE_list("seeds", ["0"], "Seeds per fold.")
-    flags.DEFINE_enum("backbone", "tiny", ["inception_resnet", "mobile", "tiny"], "Trunk.")
-    flags.DEFINE_integer("image_size", 64, "Face crop side.")
-    flags.DEFINE_enum("channels", "1", ["1", "3"], "1 = grayscale, 3 = RGB.")
-    flags.DEFINE_string("detector", "none", "Face detector for raw photos.")
-    flags.DEFINE_integer("epochs", 15, "Epochs per cell (the best on validation is kept).")
-    flags.DEFINE_integer("batch_size", 32, "Images per step.")
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of the network.")
-    flags.DEFINE_float("weight_lr", 0.01, "SGD learning rate of the weight unit.")
-    flags.DEFINE_bool("jit_compile", True, "XLA-compile the train step.")
-    flags.DEFINE_integer("generated_identities", 20, "Identities of the generated set.")
-    flags.DEFINE_integer("generated_sequences", 2, "Sequences per identity and expression.")
+_CONFIG = None
 
 
 def main(argv):
     del argv
     started = time.time()
     try:
-        train_config = TrainConfig(
-            data_dir=FLAGS.data_dir, dataset=FLAGS.dataset, cache_dir=FLAGS.cache_dir,
-            backbone=FLAGS.backbone, image_size=FLAGS.image_size, channels=int(FLAGS.channels),
-            detector=FLAGS.detector, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-            learning_rate=FLAGS.learning_rate, weight_lr=FLAGS.weight_lr,
-            jit_compile=FLAGS.jit_compile, generated_identities=FLAGS.generated_identities,
-            generated_sequences=FLAGS.generated_sequences, verbose=0)
-        config = ExperimentConfig(train=train_config, out_dir=FLAGS.out_dir,
-                                  methods=tuple(FLAGS.methods), folds=FLAGS.folds,
-                                  max_folds=FLAGS.max_folds,
-                                  seeds=tuple(int(s) for s in FLAGS.seeds))
+        config = config_lib.validate(_CONFIG.value)
         rows, computed = run_experiment(config)
     except (DataError, ValueError) as error:
         logging.error("%s", error)
         raise SystemExit(2)
     print(report.markdown_table(rows))
     print(f"{computed} cells computed in {time.time() - started:.0f} s; "
-          f"results in {config.out_dir}")
+          f"results in {config.experiment.out_dir}")
 
 
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    _CONFIG = config_lib.define_config_flag(
+        "Config file (configs/*.py); override single keys with --config.<key>=<value>.")
+    app.run(main, flags_parser=config_lib.parse_flags)

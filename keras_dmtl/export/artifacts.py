@@ -15,7 +15,6 @@ from keras_dmtl.evaluation.verification import cosine_scores
 from keras_dmtl.evaluation.verification import evaluate_pairs
 from keras_dmtl.evaluation.verification import interleaved_pairs
 from keras_dmtl.export import tflite
-from keras_dmtl.export.calibration import DEFAULT_FAR
 from keras_dmtl.export.calibration import calibrate
 from keras_dmtl.export.inference import build_inference_model
 from keras_dmtl.export.onnx_export import export_onnx
@@ -24,11 +23,12 @@ from keras_dmtl.export.savedmodel import export_saved_model
 from keras_dmtl.export.staging import staged_directory
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
+from keras_dmtl.training.config import EXPORT_FORMATS
 from keras_dmtl.training.run import load_arrays
 from keras_dmtl.training.run import load_run_config
 from keras_dmtl.training.run import split_arrays
 
-FORMATS = ("saved_model", "onnx") + tuple(f"tflite_{kind}" for kind in tflite.KINDS)
+FORMATS = EXPORT_FORMATS
 
 
 def _sha256(path):
@@ -66,8 +66,8 @@ def _score(outputs, reference, expression, pairs, target_far):
     }
 
 
-def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=500, name="dmtl",
-               target_far=DEFAULT_FAR, model_path=None):
+def export_run(run_dir, out_dir, formats=None, representative_samples=None, name="dmtl",
+               target_far=None, model_path=None):
     """Exports `run_dir/model.keras` to `formats` under `out_dir`, with the report.
 
     The run's held-out subjects (validation and test, the same split as
@@ -80,20 +80,28 @@ def export_run(run_dir, out_dir, formats=FORMATS, representative_samples=500, na
         out_dir: the export folder. It is written as a whole beside the old
             one and swapped in only when complete (`staging.staged_directory`),
             so its manifest always describes the model files next to it.
-        formats: a subset of `FORMATS`.
-        representative_samples: training crops that calibrate int8.
+        formats: a subset of `FORMATS`; default the run config's export.formats.
+        representative_samples: training crops that calibrate int8; default
+            the run config's export.representative_samples.
         name: file and TF Serving model name.
-        target_far: false-accept rate the thresholds are calibrated for.
+        target_far: false-accept rate the thresholds are calibrated for;
+            default the run config's export.target_far.
         model_path: a `.keras` model of that run other than `run_dir/model.keras`
             (e.g. its `checkpoint.keras`).
 
     Returns:
         The report dict (also `export_report.json`; `export_report.md` beside it).
     """
+    config = load_run_config(run_dir)
+    formats = tuple(config.export.formats if formats is None else formats)
+    if representative_samples is None:
+        representative_samples = config.export.representative_samples
+    if target_far is None:
+        target_far = config.export.target_far
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
-        raise ValueError(f"--formats: unknown {unknown}; choose from {', '.join(FORMATS)}.")
-    config = load_run_config(run_dir)
+        raise ValueError(f"--export.formats: unknown {unknown}; choose from "
+                         f"{', '.join(FORMATS)}.")
     labels = read_json(os.path.join(run_dir, "labels.json"))
     splits = split_arrays(load_arrays(config), config)
     keras_path = model_path or os.path.join(run_dir, "model.keras")

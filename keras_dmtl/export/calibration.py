@@ -7,10 +7,9 @@ import numpy as np
 from keras_dmtl.evaluation.verification import threshold_at_far
 
 _LOG = logging.getLogger(__name__)
-DEFAULT_FAR = 2e-5  # the Android class-1 bar (CDD: FAR < 0.002 %)
 
 
-def calibrate(scores, is_same, target_far=DEFAULT_FAR):
+def calibrate(scores, is_same, target_far):
     """The threshold reaching `target_far`, or the finest FAR the pairs support.
 
     Returns:

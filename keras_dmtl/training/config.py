@@ -1,19 +1,101 @@
-"""The settings of a training run, validated, and what may change when a run resumes.
+"""The settings of a run: one `ml_collections.ConfigDict`, defined here once.
 
-TF-free on purpose: `train.py` validates its flags with these checks before it
-imports TensorFlow, and the checks and bounds are written once, here.
+`default_config()` is every setting with its default and its meaning; the files
+in `configs/` start from it and change what their recipe needs, and the command
+line changes single keys (`--config.epochs=30`). The same object flows from
+`train.py`, the comparison runner and the export into the library, and the run
+folder's `config.json` is the resolved config.
+
+TF-free on purpose: `train.py` checks the config before it imports TensorFlow.
 """
 
-import dataclasses
 import math
 import numbers
-from typing import Optional, Tuple
+import os
+import sys
 
-# (lower, upper, lower_inclusive) per numeric setting; None = unbounded. Every
-# numeric setting is listed, so a new one without bounds fails the tests.
+import ml_collections
+from ml_collections import config_dict
+
+# The config `train.py` and the comparison runner read when no --config is given.
+DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                   os.pardir, "configs", "default.py")
+EXPORT_FORMATS = ("saved_model", "onnx", "tflite_float32", "tflite_float16",
+                  "tflite_dynamic", "tflite_int8")
+
+
+def default_config():
+    """Every setting of a run, with its default: the generated-face run.
+
+    Returns:
+        A ConfigDict; keys are documented by the comments below.
+    """
+    config = ml_collections.ConfigDict()
+    # --- data
+    config.data_dir = config_dict.placeholder(str)  # dataset folder or CSV; None: generated faces
+    config.dataset = "auto"  # format name (keras_dmtl.data.readers) or "auto": from the layout
+    config.cache_dir = "data_cache"  # aligned crops and generated faces are cached here
+    config.detector = "none"  # none (crops), mtcnn, haar or yunet:/path/face_detection_yunet.onnx
+    config.skip_bad_images = False  # skip (and count) bad images instead of stopping
+    config.image_size = 64  # face crop side in pixels
+    config.channels = 1  # 1 = grayscale, 3 = RGB
+    config.val_fraction = 0.15  # share of subjects held out for validation
+    config.test_fraction = 0.15  # share of subjects held out for testing
+    config.augment = True  # flip, small affine, brightness/contrast jitter
+    config.balance = config_dict.placeholder(str)  # None, "expression" or "identity"
+    config.generated_identities = 20  # people in the generated face set
+    config.generated_sequences = 2  # sequences per person and expression in it
+    # --- model
+    config.backbone = "tiny"  # shared trunk: keras_dmtl.models.backbones
+    config.backbone_width = 1.0  # trunk width multiplier
+    config.embedding_dim = 128  # size of the face embedding
+    config.center_loss_alpha = 0.1  # weight of the center loss inside the face loss
+    config.weighting = ml_collections.ConfigDict()
+    config.weighting.name = "dynamic"  # a strategy of keras_dmtl.weighting
+    # The strategy's constructor arguments; configs/default.py:<name> fills in
+    # the strategy's defaults so that each can be set from the command line.
+    config.weighting.kwargs = ml_collections.ConfigDict()
+    # --- training
+    config.epochs = 20  # in total, also when resuming
+    config.batch_size = 32
+    config.learning_rate = 1e-3  # Adam, trunk and branches
+    config.weight_lr = 0.01  # SGD, the dynamic-weight-unit
+    config.jit_compile = True  # XLA-compile the train step
+    config.mixed_precision = False  # mixed_float16 (GPU)
+    config.seed = 0  # splits, generated data, shuffling, augmentation, weights
+    config.verbose = 1  # Keras progress output: 0, 1 or 2
+    # --- run folder
+    config.out_dir = config_dict.placeholder(str)  # default runs/<weighting>_<backbone>_seed<seed>
+    config.resume = False  # continue the run in out_dir from its checkpoint
+    # --- export after training (also the defaults of export/export_model.py)
+    config.export = ml_collections.ConfigDict()
+    config.export.enabled = True
+    config.export.formats = EXPORT_FORMATS
+    config.export.representative_samples = 500  # training crops that calibrate int8
+    # False-accept rate the thresholds are calibrated for: Android's class-1
+    # biometric bar (FAR < 0.002 %).
+    config.export.target_far = 2e-5
+    # --- comparison runner (keras_dmtl.experiments.compare)
+    config.experiment = ml_collections.ConfigDict()
+    config.experiment.out_dir = "experiments/generated"
+    config.experiment.methods = ()  # labels to run; () = every registered method
+    config.experiment.folds = 10  # subject folds (the CK+ / Oulu-CASIA protocol)
+    config.experiment.max_folds = 0  # run only the first N folds (0 = all)
+    config.experiment.seeds = (0,)
+    config.experiment.validation_fraction = 0.15  # of the non-test subjects
+    return config
+
+
+# (lower, upper, lower_inclusive) per numeric key; None = unbounded. A numeric
+# key without bounds fails `validate` (and the tests), so none is forgotten.
 NUMERIC_BOUNDS = {
-    "backbone_width": (0.0, 8.0, False),
     "image_size": (16, 1024, True),
+    "channels": (1, 3, True),
+    "val_fraction": (0.0, 1.0, False),
+    "test_fraction": (0.0, 1.0, False),
+    "generated_identities": (3, 100000, True),
+    "generated_sequences": (1, 1000, True),
+    "backbone_width": (0.0, 8.0, False),
     "embedding_dim": (2, 4096, True),
     "center_loss_alpha": (0.0, None, True),
     "epochs": (1, None, True),
@@ -21,141 +103,247 @@ NUMERIC_BOUNDS = {
     "learning_rate": (0.0, 10.0, False),
     "weight_lr": (0.0, 10.0, True),
     "seed": (0, 2**31 - 1, True),
-    "val_fraction": (0.0, 1.0, False),
-    "test_fraction": (0.0, 1.0, False),
-    "generated_identities": (3, 100000, True),
-    "generated_sequences": (1, 1000, True),
     "verbose": (0, 2, True),
+    "export.representative_samples": (1, None, True),
+    "export.target_far": (0.0, 1.0, False),
+    "experiment.folds": (2, None, True),
+    "experiment.max_folds": (0, None, True),
+    "experiment.validation_fraction": (0.0, 1.0, False),
 }
-INTEGER_SETTINGS = frozenset({"image_size", "embedding_dim", "epochs", "batch_size", "seed",
-                              "generated_identities", "generated_sequences", "verbose"})
+CHOICES = {
+    "channels": (1, 3),
+    "balance": (None, "expression", "identity"),
+    "verbose": (0, 1, 2),
+}
 
-# Settings a resumed run may change: how long it trains and how it computes or
-# reports, never what it learns from or what it is. Every other setting must
+# Keys a resumed run may change: how long it trains and how it computes, reports
+# or exports, never what it learns from or what it is. Every other key must
 # equal the run's config.json.
-RESUMABLE_SETTINGS = frozenset({"epochs", "resume", "out_dir", "cache_dir", "jit_compile",
-                                "verbose"})
+RESUMABLE_PREFIXES = ("epochs", "resume", "out_dir", "cache_dir", "jit_compile", "verbose",
+                      "export.", "experiment.")
+
+
+def flatten(config, prefix=""):
+    """{"a.b": value} for every leaf of a ConfigDict (or dict)."""
+    items = {}
+    for key, value in config.items():
+        if isinstance(value, (ml_collections.ConfigDict, dict)) and key != "kwargs":
+            items.update(flatten(value, f"{prefix}{key}."))
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def setting_problem(name, value):
-    """What is wrong with `value` for the numeric setting `name`, or None.
+    """What is wrong with `value` for the numeric key `name`, or None.
 
     Args:
-        name: a key of `NUMERIC_BOUNDS`.
+        name: a key of `NUMERIC_BOUNDS` ("epochs", "export.target_far", ...).
         value: the value to check.
 
     Returns:
-        A short reason ("must be at least 1") or None when the value is valid.
+        A short reason ("must be at least 1"), or None when the value is valid.
     """
     lower, upper, lower_inclusive = NUMERIC_BOUNDS[name]
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value):
+    if not _is_number(value) or not math.isfinite(value):
         return "give a finite number"
-    if name in INTEGER_SETTINGS and int(value) != value:
+    if isinstance(lower, int) and isinstance(upper, (int, type(None))) and int(value) != value:
         return "give a whole number"
     if lower is not None and (value < lower or (value == lower and not lower_inclusive)):
         return f"must be {'at least' if lower_inclusive else 'more than'} {lower}"
     if upper is not None and value > upper:
         return f"must be at most {upper}"
+    if name in CHOICES and value not in CHOICES[name]:
+        return f"choose one of {', '.join(map(str, CHOICES[name]))}"
     return None
 
 
-def check_setting(name, value):
-    """Raises ValueError naming `--name` when `value` is out of its bounds."""
-    problem = setting_problem(name, value)
-    if problem is not None:
-        raise ValueError(f"--{name}={value}: {problem}.")
+def validate(config):
+    """Checks every key; raises ValueError with one line naming `--config.<key>`.
 
+    Args:
+        config: a ConfigDict shaped like `default_config()`.
 
-@dataclasses.dataclass
-class TrainConfig:
-    """Every setting of a run; `train.py` fills it from its flags (same names).
-
-    Construction validates every setting and raises ValueError with one line
-    that names the flag and the accepted range.
+    Returns:
+        The config, for chaining.
     """
+    values = flatten(config)
+    for name, bounds in NUMERIC_BOUNDS.items():
+        problem = setting_problem(name, values[name])
+        if problem is not None:
+            raise ValueError(f"--config.{name}={values[name]}: {problem}.")
+    unchecked = sorted(name for name, value in values.items()
+                       if _is_number(value) and name not in NUMERIC_BOUNDS)
+    if unchecked:  # a numeric key added to default_config() without bounds
+        raise ValueError(f"No bounds for the numeric settings {unchecked}: add them to "
+                         "NUMERIC_BOUNDS in keras_dmtl/training/config.py.")
+    if config.balance not in CHOICES["balance"]:
+        raise ValueError(f"--config.balance={config.balance}: choose expression or identity, "
+                         "or leave it unset.")
+    if config.val_fraction + config.test_fraction >= 1.0:
+        raise ValueError(f"--config.val_fraction={config.val_fraction} plus "
+                         f"--config.test_fraction={config.test_fraction} leave no training "
+                         "subjects: keep their sum below 1.")
+    if config.data_dir is None and config.dataset != "auto":
+        raise ValueError(f"--config.dataset={config.dataset} needs the dataset: give "
+                         "--config.data_dir=<its folder or CSV>.")
+    unknown = sorted(set(config.export.formats) - set(EXPORT_FORMATS))
+    if unknown:
+        raise ValueError(f"--config.export.formats: unknown {unknown}; choose from "
+                         f"{', '.join(EXPORT_FORMATS)}.")
+    return config
 
-    data_dir: Optional[str] = None
-    dataset: str = "auto"
-    out_dir: str = "runs/default"
-    cache_dir: str = "data_cache"
-    backbone: str = "tiny"
-    backbone_width: float = 1.0
-    image_size: int = 64
-    channels: int = 1
-    embedding_dim: int = 128
-    weighting: str = "dynamic"
-    static_weights: Tuple[float, float] = (0.5, 0.5)
-    center_loss_alpha: float = 0.1
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_lr: float = 0.01
-    jit_compile: bool = True
-    mixed_precision: bool = False
-    seed: int = 0
-    resume: bool = False
-    detector: str = "none"
-    skip_bad_images: bool = False
-    augment: bool = True
-    balance: Optional[str] = None
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    generated_identities: int = 20
-    generated_sequences: int = 2
-    verbose: int = 1
 
-    def __post_init__(self):
-        # JSON gives lists; the config compares equal to the one it was saved from.
-        self.static_weights = tuple(self.static_weights)
-        for name in NUMERIC_BOUNDS:
-            check_setting(name, getattr(self, name))
-        if self.channels not in (1, 3):
-            raise ValueError(f"--channels={self.channels}: give 1 (grayscale) or 3 (RGB).")
-        if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError(f"--val_fraction={self.val_fraction} plus --test_fraction="
-                             f"{self.test_fraction} leave no training subjects: keep their "
-                             "sum below 1.")
-        weights = self.static_weights
-        if (len(weights) != 2 or not all(isinstance(w, numbers.Real) and math.isfinite(w)
-                                         and w >= 0 for w in weights) or sum(weights) <= 0):
-            raise ValueError(f"--static_weights={','.join(map(str, weights))}: give two "
-                             "non-negative numbers that are not both 0, e.g. 0.7,0.3.")
+def make_config(**overrides):
+    """`default_config()` with `overrides` (top-level keys or "group.key"), validated.
 
-    @classmethod
-    def from_json(cls, saved, path="config.json"):
-        """The config saved in a run folder's config.json.
+    Example:
+        config = make_config(epochs=3, image_size=32, **{"weighting.name": "famo"})
+    """
+    config = default_config()
+    update(config, overrides)
+    return validate(config)
 
-        Raises:
-            ValueError: naming `path`, when it holds unknown or invalid settings.
-        """
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(saved) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {unknown}; it was written by another "
-                             "version of keras_dmtl, or edited.")
+
+def update(config, overrides):
+    """Sets `overrides` ({"key": v} or {"group.key": v}) on `config` in place.
+
+    Raises:
+        ValueError: a key that `config` does not have (a typo), or a value of
+            another type than the key's, named.
+    """
+    for path, value in overrides.items():
+        *groups, key = path.split(".")
+        node = config
+        for group in groups:
+            node = node[group]
+        if key not in node and not (groups and groups[-1] == "kwargs"):
+            raise ValueError(f"--config.{path}: no such setting; see "
+                             "keras_dmtl/training/config.py for every key.")
         try:
-            return cls(**saved)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            node[key] = value
+        except TypeError:  # ConfigDict keeps each key's type
+            raise ValueError(f"--config.{path}={value}: give a {type(node[key]).__name__}, "
+                             f"like the default {node[key]!r}.") from None
+    return config
+
+
+def from_dict(saved, path="config.json"):
+    """The config saved as a dict (a run folder's config.json), validated.
+
+    Raises:
+        ValueError: naming `path`, when it holds unknown or invalid settings.
+    """
+    config = default_config()
+    try:
+        update(config, flatten(saved))
+        return validate(config)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: {error} It was written by another version of keras_dmtl, "
+                         "or edited.") from None
+
+
+def to_dict(config):
+    """A JSON-serialisable dict of the config (tuples as lists)."""
+    return config.to_dict()
+
+
+def with_updates(config, **overrides):
+    """A validated copy of `config` with `overrides` (see `update`)."""
+    copy = ml_collections.ConfigDict(config.to_dict())
+    return validate(update(copy, overrides))
 
 
 def resume_conflicts(saved, requested):
-    """The settings a resumed run asks to change although they must not change.
+    """The keys a resumed run asks to change although they must not change.
 
     Args:
-        saved: the run's `TrainConfig` (from its config.json).
-        requested: the `TrainConfig` of the resuming invocation.
+        saved: the run's config (from its config.json).
+        requested: the config of the resuming invocation.
 
     Returns:
-        A list of "--name=requested (the run has saved)" strings, empty when the
-        invocation may resume the run.
+        A list of "--config.key=requested (the run has saved)" strings; empty
+        when the invocation may resume the run.
     """
+    before, after = flatten(saved), flatten(requested)
     conflicts = []
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in RESUMABLE_SETTINGS:
+    for name in sorted(set(before) | set(after)):
+        if name.startswith(RESUMABLE_PREFIXES):
             continue
-        before, after = getattr(saved, field.name), getattr(requested, field.name)
-        if before != after:
-            conflicts.append(f"--{field.name}={after} (the run has {before})")
+        old, new = _comparable(before.get(name)), _comparable(after.get(name))
+        if old != new:
+            conflicts.append(f"--config.{name}={after.get(name)} (the run has "
+                             f"{before.get(name)})")
     return conflicts
+
+
+def _comparable(value):
+    """Lists and tuples compare equal (JSON turns one into the other)."""
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def use_strategy(config, name):
+    """Sets the weighting strategy and its constructor arguments with their defaults,
+    so that each argument can be changed as --config.weighting.kwargs.<arg>."""
+    from keras_dmtl import weighting  # noqa: PLC0415 (strategies import TensorFlow)
+
+    config.weighting.name = name
+    config.weighting.kwargs = ml_collections.ConfigDict(weighting.default_kwargs(name))
+    return config
+
+
+def resolve_out_dir(config):
+    """Sets the default run folder, runs/<weighting>_<backbone>_seed<seed>, if unset."""
+    if config.out_dir is None:
+        config.out_dir = os.path.join(
+            "runs", f"{config.weighting.name}_{config.backbone}_seed{config.seed}")
+    return config
+
+
+def _exit_on_bad_override(error):
+    """One line for a mistyped or ill-typed --config.<key>, instead of a traceback."""
+    text = str(error).replace("\\n", " ").replace("\\'", "").replace("'", "")
+    message = " ".join(text.split())
+    if isinstance(error, (AttributeError, KeyError)):
+        message = f"no such setting {message}"
+    sys.stderr.write(f"FATAL Flags parsing error: --config: {message}\n"
+                     "Every key: keras_dmtl/training/config.py.\n")
+    sys.exit(1)
+
+
+_OVERRIDE_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
+
+
+def define_config_flag(help_text):
+    """Defines --config (a config file, `DEFAULT_CONFIG_FILE` when not given) and
+    its --config.<key> overrides; returns the flag holder (`.value` is the config).
+
+    config_flags applies the overrides already when the flag is defined, so a
+    typo is caught here too.
+    """
+    from ml_collections import config_flags  # noqa: PLC0415 (only the CLIs define flags)
+
+    try:
+        return config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_FILE, help_text,
+                                               lock_config=True)
+    except _OVERRIDE_ERRORS as error:
+        _exit_on_bad_override(error)
+
+
+def parse_flags(argv):
+    """absl's flag parser, but a mistyped or ill-typed --config.<key> ends with one
+    line instead of a traceback (`app.run(main, flags_parser=parse_flags)`)."""
+    from absl import app  # noqa: PLC0415 (only the CLIs parse flags)
+
+    try:
+        return app.parse_flags_with_usage(argv)
+    except _OVERRIDE_ERRORS as error:
+        _exit_on_bad_override(error)

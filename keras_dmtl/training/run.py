@@ -31,8 +31,7 @@ from keras_dmtl.training.callbacks import EpochCheckpoint
 from keras_dmtl.training.callbacks import StepHistory
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
-from keras_dmtl.training.config import TrainConfig
-from keras_dmtl.training.config import resume_conflicts
+from keras_dmtl.training import config as config_lib
 from keras_dmtl.training.evaluate import evaluate_split
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
@@ -118,18 +117,20 @@ def make_splits(arrays, train_indices, validation_indices, test_indices):
     return Splits(*(renumber(part) for part in parts), verification)
 
 
-def build_model(config, num_identities, num_expressions, weighting=None):
+def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None):
     """A compiled `DynamicMultiTaskModel` for the config.
 
     Args:
-        config: a `TrainConfig`.
+        config: the run config (`keras_dmtl.training.config`).
         num_identities: identity classes of the training split.
         num_expressions: expression classes.
         weighting: a `Weighting` that overrides `config.weighting`.
+        steps_per_epoch: told to the strategy (those that average per epoch use it).
     """
-    strategy_kwargs = {}
-    if config.weighting == "static":
-        strategy_kwargs["weights"] = tuple(config.static_weights)
+    if weighting is None:
+        weighting = weighting_lib.get(config.weighting.name, **config.weighting.kwargs)
+    if steps_per_epoch:
+        weighting.set_steps_per_epoch(steps_per_epoch)
     model = DynamicMultiTaskModel(
         num_identities,
         num_expressions,
@@ -137,7 +138,7 @@ def build_model(config, num_identities, num_expressions, weighting=None):
         input_shape=(config.image_size, config.image_size, config.channels),
         backbone_width=config.backbone_width,
         embedding_dim=config.embedding_dim,
-        weighting=weighting or weighting_lib.get(config.weighting, **strategy_kwargs),
+        weighting=weighting,
         center_loss_alpha=config.center_loss_alpha,
     )
     model.compile(
@@ -149,24 +150,23 @@ def build_model(config, num_identities, num_expressions, weighting=None):
 
 
 def load_run_config(run_dir):
-    """The `TrainConfig` saved in a run folder's config.json.
+    """The config saved in a run folder's config.json (the resolved config).
 
     Raises:
         DataError: naming the file, when it is missing or invalid.
     """
     path = os.path.join(run_dir, "config.json")
     try:
-        return TrainConfig.from_json(read_json(path), path)
+        return config_lib.from_dict(read_json(path), path)
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: not a readable run config ({error}).") from None
 
 
 def resume_config(run_dir, **overrides):
     """The config that resumes the run in `run_dir`: its saved settings, with
-    `overrides` (the flags given on the command line) on top."""
-    saved = dataclasses.asdict(load_run_config(run_dir))
-    saved.update(overrides, out_dir=run_dir, resume=True)
-    return TrainConfig(**saved)
+    `overrides` ({"key" or "group.key": value}, e.g. from the command line) on top."""
+    return config_lib.with_updates(load_run_config(run_dir),
+                                   **{**overrides, "out_dir": run_dir, "resume": True})
 
 
 def _prepare_run_dir(config):
@@ -182,7 +182,7 @@ def _prepare_run_dir(config):
             raise DataError(
                 f"--resume: no checkpoint and no config.json in {config.out_dir}; run without "
                 "--resume to start a new run, or point --out_dir at the run to continue.")
-        conflicts = resume_conflicts(load_run_config(config.out_dir), config)
+        conflicts = config_lib.resume_conflicts(load_run_config(config.out_dir), config)
         if conflicts:
             raise DataError(
                 f"--resume: {'; '.join(conflicts)}. These settings change the model or the "
@@ -199,7 +199,7 @@ def _prepare_run_dir(config):
                 f"--out_dir {config.out_dir} already holds a run ({existing}); pass --resume "
                 "to continue it or choose another --out_dir (nothing was overwritten).")
     os.makedirs(config.out_dir, exist_ok=True)
-    write_json(config_path, dataclasses.asdict(config))
+    write_json(config_path, config_lib.to_dict(config))
     return None
 
 
@@ -261,7 +261,7 @@ def train(config):
     """Runs training, evaluation and saving for `config`.
 
     Args:
-        config: a `TrainConfig`.
+        config: the run config (`keras_dmtl.training.config`), validated.
 
     Returns:
         The metrics dict that is also written to `metrics.json`.
@@ -291,7 +291,8 @@ def train(config):
         epoch_history = state["epoch_history"]
     else:
         model = build_model(config, len(splits.train.identity_names),
-                            len(splits.train.expression_names))
+                            len(splits.train.expression_names),
+                            steps_per_epoch=steps_per_epoch)
         epoch_history = {}
         step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"))
     callbacks = [
