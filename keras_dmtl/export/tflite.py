@@ -10,7 +10,7 @@ def convert(saved_model_dir, kind, representative_images=None):
     """Converts the SavedModel's `serving_default` signature.
 
     Only builtin ops are allowed: Flex (SELECT_TF_OPS) does not run in standalone
-    LiteRT or on Android (ECOSYSTEM.md).
+    LiteRT or on Android (docs/ecosystem.md, "TFLite variants and int8 calibration").
 
     Args:
         saved_model_dir: from `export_saved_model`.

@@ -153,7 +153,7 @@ class DynamicMultiTaskModel(keras.Model):
         Args:
             optimizer: trains the trunk and branches (and strategy variables).
             weight_optimizer: trains the weight unit; default SGD(0.01). Its
-                learning rate sets how fast w can move (METHOD.md).
+                learning rate sets how fast w can move (docs/method.md, section 4).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`). `loss` and `metrics` are built in.
         """

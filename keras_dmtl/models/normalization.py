@@ -4,7 +4,8 @@ import keras
 
 # Keras' default momentum of 0.99 leaves the moving variance far from the true
 # activation variance after the few hundred steps a small face dataset gives
-# (see shared/docs/ECOSYSTEM.md): inference-mode outputs are then wrong.
+# (docs/ecosystem.md, "BatchNormalization on small face datasets"): inference-mode
+# outputs are then wrong.
 BATCH_NORM_MOMENTUM = 0.9
 
 
