@@ -12,7 +12,9 @@ library calls, results out.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_dmtl.startup import quiet_native_startup
+
+quiet_native_startup()  # before anything imports TensorFlow
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

@@ -11,8 +11,11 @@ every format against Keras on the run's held-out subjects, sizes, thresholds).
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from keras_dmtl.startup import quiet_native_startup  # noqa: E402
+
+quiet_native_startup()  # before anything imports TensorFlow
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

@@ -12,7 +12,10 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_dmtl.startup import quiet_native_startup
+
+if __name__ == "__main__":
+    quiet_native_startup()  # before this module imports TensorFlow
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

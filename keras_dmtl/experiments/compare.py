@@ -18,12 +18,16 @@ method and Delta_m), `static_sweep.png` and `weights_<method>.png`.
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_dmtl.startup import quiet_native_startup
+
+if __name__ == "__main__":
+    quiet_native_startup()  # before this module imports TensorFlow
 
 from absl import app  # noqa: E402
 from absl import logging  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tqdm  # noqa: E402
 
 from keras_dmtl import weighting as weighting_lib  # noqa: E402
 from keras_dmtl.data.pipeline import make_training_dataset  # noqa: E402
@@ -146,10 +150,13 @@ def run_experiment(config):
     os.makedirs(cell_dir, exist_ok=True)
     write_json(os.path.join(experiment.out_dir, "experiment.json"), config_lib.to_dict(config))
     computed, cells = 0, []
+    progress = tqdm.tqdm(total=len(folds) * len(experiment.seeds) * len(methods), unit="cell",
+                         desc="Comparison", disable=None)
     for fold, (_, fold_test) in enumerate(folds):
         for seed in experiment.seeds:
             indices = fold_splits(arrays, fold_test, seed, experiment.validation_fraction)
             for method in methods:
+                progress.update()
                 path = os.path.join(cell_dir, f"{method.label}_fold{fold}_seed{seed}.json")
                 if os.path.exists(path):
                     cells.append(read_json(path))
