@@ -14,6 +14,7 @@ import os
 
 import cv2
 import numpy as np
+import tqdm
 import PIL.Image
 
 from keras_dmtl.data.alignment import FACE_MARGIN
@@ -134,7 +135,7 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
             unless `skip_bad_images`.
     """
     if len(records) == 0:
-        raise DataError(f"No images found in the {records.dataset} data: check --data_dir.")
+        raise DataError(f"No images found in the {records.dataset} data: check --config.data_dir.")
     cache_path = None
     if cache_dir:
         key = cache_key(records, image_size, channels, detector, margin)
@@ -145,7 +146,10 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
                 return _arrays(records, cached["images"], cached["kept"])
     face_detector = make_detector(detector)
     crops, kept, problems = [], [], collections.Counter()
-    for index, source in enumerate(records.sources):
+    # disable=None: a bar on a terminal, nothing in logs and tests.
+    progress = tqdm.tqdm(records.sources, desc=f"Aligning {records.dataset} faces",
+                         unit="image", disable=None)
+    for index, source in enumerate(progress):
         name = source if isinstance(source, str) else f"{records.dataset} sample {index}"
         try:
             image = decode_image(source)
@@ -157,7 +161,8 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
             problem = "no face found" if crop is None else None
         if problem is not None:
             if not skip_bad_images:
-                raise DataError(f"{name}: {problem}; remove it or pass --skip_bad_images.")
+                raise DataError(f"{name}: {problem}; remove it or set "
+                                "--config.skip_bad_images=True.")
             problems[problem] += 1
             continue
         crops.append(crop)
@@ -167,7 +172,7 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
                      ", ".join(f"{count} {reason}" for reason, count in problems.items()))
     if not crops:
         raise DataError(f"No usable face in the {len(records)} images of {records.dataset}: "
-                        "check --data_dir and --detector.")
+                        "check --config.data_dir and --config.detector.")
     images = np.stack(crops)
     kept = np.asarray(kept, np.int64)
     if cache_path:

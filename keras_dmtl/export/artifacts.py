@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+import tqdm
 
 from keras_dmtl import __version__
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
@@ -127,7 +128,8 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
     with staged_directory(out_dir) as staging:
         _write_artifacts(staging, inference, formats, name, representative,
                          results["keras"]["calibration"]["threshold"])
-        for fmt, relative in _artifact_names(formats, name).items():
+        for fmt, relative in tqdm.tqdm(_artifact_names(formats, name).items(),
+                                       desc="Scoring the exports", unit="format", disable=None):
             path = os.path.join(staging, relative)
             if fmt == "saved_model":
                 signature = tf.saved_model.load(path).signatures["serving_default"]
