@@ -110,7 +110,7 @@ def test_load_faces_shapes_cache_and_bad_files(tmp_path, monkeypatch):
     monkeypatch.undo()
 
     (tmp_path / "face2.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="face2.png.*--skip_bad_images"):
+    with pytest.raises(DataError, match="face2.png.*--config.skip_bad_images"):
         loading.load_faces(records, 24, 1)
     skipped = loading.load_faces(records, 24, 1, skip_bad_images=True)
     assert len(skipped) == 5

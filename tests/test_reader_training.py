@@ -19,7 +19,7 @@ def _data_settings(data_dir, skip_bad_images):
 
 def test_skip_bad_images_skips_a_badly_named_file_when_training_reads(tmp_path):
     data_dir, count = write_layout(tmp_path, bad_entry=True)
-    with pytest.raises(DataError, match="face01.png.*--skip_bad_images"):
+    with pytest.raises(DataError, match="face01.png.*--config.skip_bad_images"):
         run.load_arrays(_data_settings(data_dir, skip_bad_images=False))
     arrays = run.load_arrays(_data_settings(data_dir, skip_bad_images=True))
     assert len(arrays.identity) == count

@@ -45,7 +45,7 @@ def check_detected_and_read(name, write_layout, directory):
 def check_bad_entry_named_or_skipped(write_layout, directory, caplog):
     """A bad entry stops the read with a hint to skip it; skip_bad skips it with a warning."""
     path, count = write_layout(directory, bad_entry=True)
-    with pytest.raises(DataError, match="pass --skip_bad_images"):
+    with pytest.raises(DataError, match="set --config.skip_bad_images=True"):
         readers.read_dataset(path)
     with caplog.at_level(logging.WARNING, logger=readers.__name__):
         records = readers.read_dataset(path, skip_bad=True)
@@ -155,7 +155,7 @@ def test_detection_takes_the_most_specific_match_and_refuses_a_tie(tmp_path, mon
     assert readers.detect_format(path) == "ckplus48"
     _register_folder_format("anything_pattern", lambda root: True, registry.PATTERN)
     with pytest.raises(DataError, match=r"equally well \(anything_pattern, ckplus48\): "
-                                        r"pass --dataset"):
+                                        r"set --config.dataset"):
         readers.detect_format(path)
 
 
@@ -181,7 +181,7 @@ def test_read_dataset_passes_options_and_checks_name_and_path(tmp_path):
     fer, count = write_fer2013_layout(tmp_path)
     assert len(readers.read_dataset(fer, dataset="fer2013", usage="PublicTest")) == 1
     assert len(readers.read_dataset(fer, usage="Training")) == count - 1
-    with pytest.raises(DataError, match="--dataset=affectnet is not a known format: use "
+    with pytest.raises(DataError, match="--config.dataset=affectnet is not a known format: use "
                                         "auto or one of .*oulu_casia"):
         readers.read_dataset(fer, dataset="affectnet")
     with pytest.raises(DataError, match="nowhere does not exist"):

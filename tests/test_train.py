@@ -74,7 +74,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypa
     assert int(saved.optimizer.iterations) == steps
     saved_moments = [v.numpy() for v in saved.optimizer.variables if "momentum" in v.path]
 
-    with pytest.raises(DataError, match="--resume"):
+    with pytest.raises(DataError, match="--config.resume"):
         train(config)  # a run is there: refuse to overwrite it
     resumed = with_updates(config, resume=True)
     train(resumed)

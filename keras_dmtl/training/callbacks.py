@@ -47,7 +47,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole model (optimizer states included) after every epoch.
 
     The model and the training state (epochs done, step and epoch histories) go
-    into one file (`keras_dmtl.training.checkpoint`), so `--resume` always finds
+    into one file (`keras_dmtl.training.checkpoint`), so a resumed run always finds
     a model and the state of the same epoch.
 
     Args:

@@ -43,5 +43,5 @@ def read_checkpoint_state(path):
             return json.loads(archive.read(STATE_MEMBER))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise DataError(f"{path} is not a checkpoint written by train.py ({error}); resume "
-                        "needs the run's own checkpoint.keras, or start a new --out_dir.") \
+                        "needs the run's own checkpoint.keras, or start a new --config.out_dir.") \
             from None

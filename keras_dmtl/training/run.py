@@ -98,7 +98,7 @@ def make_splits(arrays, train_indices, validation_indices, test_indices):
     if len(trained_ids) == 0:
         raise DataError(
             "The training split has no identity labels: add a dataset with identities "
-            "(e.g. LFW-style folders) to --data_dir."
+            "(e.g. LFW-style folders) to --config.data_dir."
         )
     new_index = np.full(max(arrays.identity.max() + 1, 1), MISSING_LABEL, dtype=np.int64)
     new_index[trained_ids] = np.arange(len(trained_ids))
@@ -180,14 +180,15 @@ def _prepare_run_dir(config):
     if config.resume:
         if not os.path.exists(config_path):
             raise DataError(
-                f"--resume: no checkpoint and no config.json in {config.out_dir}; run without "
-                "--resume to start a new run, or point --out_dir at the run to continue.")
+                f"--config.resume: no checkpoint and no config.json in {config.out_dir}; run "
+                "without resume to start a new run, or point --config.out_dir at the run to "
+                "continue.")
         conflicts = config_lib.resume_conflicts(load_run_config(config.out_dir), config)
         if conflicts:
             raise DataError(
-                f"--resume: {'; '.join(conflicts)}. These settings change the model or the "
+                f"--config.resume: {'; '.join(conflicts)}. These settings change the model or the "
                 f"data of the run in {config.out_dir}: drop them to resume it, or start a new "
-                "run in another --out_dir.")
+                "run in another --config.out_dir.")
         if os.path.exists(checkpoint):
             return read_checkpoint_state(checkpoint)
         _LOG.warning("%s has no checkpoint yet (the run stopped in its first epoch): "
@@ -196,8 +197,9 @@ def _prepare_run_dir(config):
     for existing in (checkpoint, os.path.join(config.out_dir, "model.keras")):
         if os.path.exists(existing):
             raise DataError(
-                f"--out_dir {config.out_dir} already holds a run ({existing}); pass --resume "
-                "to continue it or choose another --out_dir (nothing was overwritten).")
+                f"--config.out_dir={config.out_dir} already holds a run ({existing}); set "
+                "--config.resume=True to continue it or choose another --config.out_dir "
+                "(nothing was overwritten).")
     os.makedirs(config.out_dir, exist_ok=True)
     write_json(config_path, config_lib.to_dict(config))
     return None
@@ -221,9 +223,9 @@ def _check_or_write_labels(run_dir, splits, resuming):
         changed = [key for key in labels if saved.get(key) != labels[key]]
         if changed:
             raise DataError(
-                f"--resume: the data no longer gives the run's {' and '.join(changed)} "
+                f"--config.resume: the data no longer gives the run's {' and '.join(changed)} "
                 f"({path}): the dataset changed since the run started. Restore it, or start "
-                "a new run in another --out_dir.")
+                "a new run in another --config.out_dir.")
         return
     write_json(path, labels)
 

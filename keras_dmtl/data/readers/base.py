@@ -217,7 +217,7 @@ class BadEntries:
             # `from None`: callers often reject inside an `except DataError`, and the
             # user needs this one message, not the chain.
             raise DataError(
-                f"{message} To skip such entries instead, pass --skip_bad_images "
+                f"{message} To skip such entries instead, set --config.skip_bad_images=True "
                 f"(skip_bad=True)."
             ) from None
         self._count += 1

@@ -34,7 +34,7 @@ def detect_format(root_or_file: str) -> str:
 
     Raises:
         DataError: no format matches, or two equally specific ones do; the
-            message says to pass --dataset.
+            message says to set --config.dataset.
     """
     _require_path(root_or_file)
     kind = registry.FOLDER if os.path.isdir(root_or_file) else registry.FILE
@@ -47,7 +47,7 @@ def detect_format(root_or_file: str) -> str:
     if not matching:
         raise DataError(
             f"{root_or_file} matches no supported dataset layout: supported are "
-            f"{', '.join(formats)} (see keras_dmtl.data.readers); pass --dataset to name "
+            f"{', '.join(formats)} (see keras_dmtl.data.readers); set --config.dataset to name "
             f"one, or write a manifest CSV (path,identity,expression)."
         )
     best = max(dataset_format.specificity for dataset_format in matching)
@@ -55,7 +55,7 @@ def detect_format(root_or_file: str) -> str:
     if len(winners) > 1:
         raise DataError(
             f"{root_or_file} matches several dataset layouts equally well "
-            f"({', '.join(winners)}): pass --dataset to name the one it is."
+            f"({', '.join(winners)}): set --config.dataset to name the one it is."
         )
     return winners[0]
 
@@ -84,7 +84,7 @@ def read_dataset(
     formats = registry.formats()
     if dataset != AUTO and dataset not in formats:
         raise DataError(
-            f"--dataset={dataset} is not a known format: use {AUTO} or one of "
+            f"--config.dataset={dataset} is not a known format: use {AUTO} or one of "
             f"{', '.join(formats)}."
         )
     _require_path(path)

@@ -33,7 +33,7 @@ class DatasetFormat:
     """One dataset layout: how to recognise it and how to read it.
 
     Attributes:
-        name: the value of `--dataset` and of `FaceRecords.dataset`.
+        name: the value of `config.dataset` and of `FaceRecords.dataset`.
         read: `read(path, skip_bad=False, **options) -> FaceRecords`. With
             `skip_bad`, entries it cannot label (a file, a row, a sequence) are
             skipped with one warning instead of raising `DataError`.
