@@ -126,10 +126,25 @@ def _parser():
     return parser
 
 
+def _unbacked_reason(unlock):
+    """Why the export's threshold does not carry its false-accept guarantee."""
+    calibration = unlock.calibration
+    if not calibration:
+        return ("the export records no FAR bound for its threshold (exported before "
+                "bounds were recorded): export it again.")
+    return (f"the threshold {unlock.threshold:.4f} is not backed: its "
+            f"{calibration.get('impostor_pairs')} impostor pairs only show FAR <= "
+            f"{calibration.get('far_upper_bound', float('nan')):.2g} (95 %), not the target; "
+            "calibrate the export on more people (--export.calibration_data).")
+
+
 def _run(args):
     """Runs the command; returns the exit status."""
     unlock = FaceUnlock(args.export_dir, args.store, args.format, args.detector,
                         threshold=args.threshold, key_file=args.key_file)
+    # An operator's own --threshold is their choice; the export's must say it holds.
+    if args.command != "tag" and args.threshold is None and not unlock.threshold_backed:
+        print(f"warning: {_unbacked_reason(unlock)}", file=sys.stderr)
     if args.command == "enroll":
         count = unlock.enroll(args.user, args.images, replace=args.replace)
         print(json.dumps({"enrolled": args.user, "images": count}))

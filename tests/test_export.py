@@ -106,8 +106,32 @@ def test_export_run_writes_manifest_and_report(trained_run, tmp_path):
                                reference_landmarks(32, 0.2))
     assert set(manifest["formats"]) == {"keras", "saved_model", "tflite_int8"}
     assert manifest["formats"]["tflite_int8"]["sha256"]
+    # Two held-out people cannot show FAR 2e-5: the manifest says so.
+    calibration = manifest["formats"]["tflite_int8"]["calibration"]
+    assert calibration["backed"] is False and calibration["far_upper_bound"] > 2e-5
+    assert calibration["data"] == "held-out subjects of the run" and calibration["subjects"] == 4
     assert (tmp_path / "export" / "serving" / "dmtl" / "1" / "saved_model.pb").exists()
     assert "tflite_int8" in (tmp_path / "export" / "export_report.md").read_text()
+
+
+def test_thresholds_calibrate_on_a_separate_face_set(trained_run, tmp_path):
+    import json
+
+    from keras_dmtl.export.artifacts import export_run
+
+    faces = next((trained_run.parent / "cache").glob("generated_faces_*"))
+    results = export_run(str(trained_run), str(tmp_path / "export"),
+                         formats=("tflite_float32",), representative_samples=20,
+                         calibration_data=str(faces), target_far=1e-2)
+    calibration = results["tflite_float32"]["calibration"]
+    # All 8 generated people, every pair of their images.
+    assert calibration["data"] == str(faces) and calibration["subjects"] == 8
+    images = 8 * 7 * 3
+    assert calibration["impostor_pairs"] + calibration["genuine_pairs"] == images * (images - 1) // 2
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["formats"]["tflite_float32"]["calibration"]["subjects"] == 8
+    assert "Thresholds calibrated on " + str(faces) in (
+        tmp_path / "export" / "export_report.md").read_text()
 
 
 def _files_match_manifest(export_dir):

@@ -120,3 +120,16 @@ def test_a_template_made_by_another_model_is_refused(exported, cli, tmp_path, ca
     capsys.readouterr()
     assert cli("verify", "--user=ana", records.sources[0]) == unlock.EXIT_ERROR
     assert "re-enroll" in capsys.readouterr().err
+
+
+def test_an_unbacked_threshold_is_reported_at_start(exported, tmp_path, capsys):
+    export_dir, records, _ = exported
+    common = [f"--export_dir={export_dir}", f"--store={tmp_path / 'store' / 'templates.json'}",
+              f"--key_file={tmp_path / 'keys' / 'templates.key'}", "--detector=none"]
+    # The fixture's threshold comes from two held-out people: far from FAR 2e-5.
+    assert unlock.main(common + ["enroll", "--user=ana", *records.sources[:2]]) == 0
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: the threshold") and "not backed" in warning
+    # An operator's own --threshold is not second-guessed.
+    assert unlock.main(common + ["--threshold=0.9", "tag", records.sources[0]]) == 0
+    assert capsys.readouterr().err == ""

@@ -78,7 +78,8 @@ def parse_manifest(manifest, model_format):
 
     Returns:
         dict: height, channels, face_margin, expression_labels, and the format's
-        file, sha256 and threshold.
+        file, sha256, threshold, threshold_backed (whether its calibration pairs
+        showed the target FAR at 95 % confidence) and calibration (as exported).
 
     Raises:
         ManifestError: one line naming the missing or malformed key.
@@ -111,9 +112,13 @@ def parse_manifest(manifest, model_format):
                     "a sha256 hex digest")
     _field(entry, "threshold", path, lambda v: True, "")
     threshold = check_threshold(entry["threshold"], f"manifest.json {path}.threshold")
+    # Exports before the FAR bound carry no calibration entry: not known to be backed.
+    calibration = entry.get("calibration")
+    backed = isinstance(calibration, dict) and calibration.get("backed") is True
     return {"height": size, "channels": channels, "face_margin": float(margin),
             "expression_labels": labels, "file": model_file, "sha256": digest,
-            "threshold": threshold}
+            "threshold": threshold, "threshold_backed": backed,
+            "calibration": calibration if isinstance(calibration, dict) else {}}
 
 
 def file_sha256(path):

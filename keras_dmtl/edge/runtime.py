@@ -92,6 +92,9 @@ class FaceUnlock:
         self.model_sha256 = manifest["sha256"]
         self.threshold = (manifest["threshold"] if threshold is None
                           else check_threshold(threshold, "--threshold"))
+        # Whether the export's threshold was shown to meet its target FAR.
+        self.threshold_backed = manifest["threshold_backed"]
+        self.calibration = manifest["calibration"]
         self.labels = manifest["expression_labels"]
         self.image_size = manifest["height"]
         self.channels = manifest["channels"]

@@ -44,6 +44,24 @@ def interleaved_pairs(subjects, max_pairs=None, seed=0):
     return a[order], b[order], is_same[order]
 
 
+def all_pair_scores(embeddings, subjects):
+    """Cosine similarity of every pair of samples (i < j) and whether it is genuine.
+
+    Args:
+        embeddings: (N, D) embeddings.
+        subjects: (N,) subject key of each sample.
+
+    Returns:
+        (scores, is_same): float64 and bool arrays of N (N - 1) / 2 pairs.
+    """
+    embeddings = np.asarray(embeddings, np.float64)
+    embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    subjects = np.asarray(subjects)
+    a, b = np.triu_indices(len(subjects), k=1)
+    similarity = embeddings @ embeddings.T
+    return similarity[a, b], subjects[a] == subjects[b]
+
+
 def cosine_scores(embeddings_a, embeddings_b):
     """Cosine similarity of matching rows (L2-normalised here)."""
     a = np.asarray(embeddings_a, np.float64)

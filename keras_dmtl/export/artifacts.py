@@ -12,6 +12,10 @@ import tqdm
 from keras_dmtl import __version__
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import input_spec
+from keras_dmtl.data.loading import load_faces
+from keras_dmtl.data.readers import read_dataset
+from keras_dmtl.data.records import DataError
+from keras_dmtl.evaluation.verification import all_pair_scores
 from keras_dmtl.evaluation.verification import cosine_scores
 from keras_dmtl.evaluation.verification import evaluate_pairs
 from keras_dmtl.evaluation.verification import interleaved_pairs
@@ -30,6 +34,8 @@ from keras_dmtl.training.run import load_run_config
 from keras_dmtl.training.run import split_arrays
 
 FORMATS = EXPORT_FORMATS
+# Every pair of the calibration images is scored: 4000 images give ~8 M pairs.
+MAX_CALIBRATION_IMAGES = 4000
 
 
 def _sha256(path):
@@ -47,7 +53,8 @@ def _size(path):
     return os.path.getsize(path)
 
 
-def _score(outputs, reference, expression, pairs, target_far):
+def _score(outputs, reference, expression, pairs):
+    """Parity of one format's outputs with Keras', and its accuracy on both heads."""
     a, b, is_same = pairs
     embedding = np.asarray(outputs["embedding"], np.float64)
     cosine = cosine_scores(embedding, reference["embedding"])
@@ -63,12 +70,36 @@ def _score(outputs, reference, expression, pairs, target_far):
         "images": int(len(embedding)),
         "pairs": int(len(is_same)),
         "verification_accuracy": evaluate_pairs(scores, is_same)["accuracy"],
-        "calibration": calibrate(scores, is_same, target_far),
     }
 
 
+def _calibration_set(config, calibration_data, held_out_images, held_out_subjects):
+    """Images and subjects the thresholds are calibrated on: the user's face set
+    (any layout train.py reads, cropped as the run's were), else the run's
+    held-out subjects. Every pair of them is scored."""
+    if not calibration_data:
+        return held_out_images, held_out_subjects, "held-out subjects of the run"
+    arrays = load_faces(read_dataset(calibration_data, "auto", skip_bad=config.skip_bad_images),
+                        config.image_size, config.channels, detector=config.detector,
+                        cache_dir=config.cache_dir, skip_bad_images=config.skip_bad_images)
+    arrays = arrays.subset(np.flatnonzero(arrays.identity >= 0))
+    if len(np.unique(arrays.subject)) < 2:
+        raise DataError(f"--export.calibration_data={calibration_data}: calibration needs "
+                        "identity labels of at least two people.")
+    if len(arrays) > MAX_CALIBRATION_IMAGES:
+        keep = np.random.default_rng(0).permutation(len(arrays))[:MAX_CALIBRATION_IMAGES]
+        arrays = arrays.subset(np.sort(keep))
+    return arrays.images.astype(np.float32), np.asarray(arrays.subject), calibration_data
+
+
+def _calibrate(embeddings, subjects, target_far, source):
+    scores, is_same = all_pair_scores(embeddings, subjects)
+    result = calibrate(scores, is_same, target_far, subjects=len(np.unique(subjects)))
+    return {**result, "data": source}
+
+
 def export_run(run_dir, out_dir, formats=None, representative_samples=None, name="dmtl",
-               target_far=None, model_path=None):
+               target_far=None, model_path=None, calibration_data=None):
     """Exports `run_dir/model.keras` to `formats` under `out_dir`, with the report.
 
     The run's held-out subjects (validation and test, the same split as
@@ -89,6 +120,9 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
             default the run config's export.target_far.
         model_path: a `.keras` model of that run other than `run_dir/model.keras`
             (e.g. its `checkpoint.keras`).
+        calibration_data: a face set (any layout train.py reads) whose every
+            pair calibrates the thresholds; default the run config's
+            export.calibration_data, else the run's held-out subjects.
 
     Returns:
         The report dict (also `export_report.json`; `export_report.md` beside it).
@@ -99,6 +133,8 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         representative_samples = config.export.representative_samples
     if target_far is None:
         target_far = config.export.target_far
+    if calibration_data is None:
+        calibration_data = config.export.calibration_data
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--export.formats: unknown {unknown}; choose from "
@@ -122,8 +158,27 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
     rng = np.random.default_rng(0)
     representative = splits.train.images[rng.permutation(len(splits.train))[
         :representative_samples]].astype(np.float32)
+    calibration_images, calibration_subjects, source = _calibration_set(
+        config, calibration_data, held_out_images, subjects)
+    held_out_only = calibration_images is held_out_images
 
-    results = {"keras": _score(reference, reference, expression, pairs, target_far)}
+    def run(fmt, path, images):
+        if fmt == "keras":
+            return {k: np.asarray(v) for k, v in inference.predict(images, verbose=0).items()}
+        if fmt == "saved_model":
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            return {k: v.numpy() for k, v in signature(images=tf.constant(images)).items()}
+        if fmt == "onnx":
+            return run_onnx(path, images)
+        return LiteRTFaceModel(path)(images)
+
+    def score(fmt, path, outputs):
+        calibration_outputs = outputs if held_out_only else run(fmt, path, calibration_images)
+        return {**_score(outputs, reference, expression, pairs),
+                "calibration": _calibrate(calibration_outputs["embedding"],
+                                          calibration_subjects, target_far, source)}
+
+    results = {"keras": score("keras", keras_path, reference)}
     results["keras"].update(path=keras_path, bytes=_size(keras_path))
     with staged_directory(out_dir) as staging:
         _write_artifacts(staging, inference, formats, name, representative,
@@ -131,15 +186,7 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         for fmt, relative in tqdm.tqdm(_artifact_names(formats, name).items(),
                                        desc="Scoring the exports", unit="format", disable=None):
             path = os.path.join(staging, relative)
-            if fmt == "saved_model":
-                signature = tf.saved_model.load(path).signatures["serving_default"]
-                outputs = {k: v.numpy() for k, v in
-                           signature(images=tf.constant(held_out_images)).items()}
-            elif fmt == "onnx":
-                outputs = run_onnx(path, held_out_images)
-            else:
-                outputs = LiteRTFaceModel(path)(held_out_images)
-            results[fmt] = _score(outputs, reference, expression, pairs, target_far)
+            results[fmt] = score(fmt, path, run(fmt, path, held_out_images))
             # Reported where the file will be once the export is swapped in.
             results[fmt].update(path=os.path.join(out_dir, relative), bytes=_size(path),
                                 sha256=_sha256(path), file=relative)
@@ -153,7 +200,9 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
             "formats": {fmt: {"file": r.get("file", r["path"]), "bytes": r["bytes"],
                               "sha256": r.get("sha256"),
                               "threshold": r["calibration"]["threshold"],
-                              "calibrated_far": r["calibration"]["far"]}
+                              "calibration": {key: r["calibration"][key] for key in (
+                                  "backed", "far", "far_upper_bound", "confidence",
+                                  "impostor_pairs", "genuine_pairs", "subjects", "data")}}
                         for fmt, r in results.items()},
         }
         write_json(os.path.join(staging, "manifest.json"), manifest)
@@ -185,21 +234,32 @@ def _write_artifacts(directory, inference, formats, name, representative, thresh
 
 
 def report_table(results):
-    """The parity and size table (Markdown); drops are Keras minus the format, in points."""
+    """The parity and size table (Markdown); drops are Keras minus the format, in points.
+
+    "FAR <= bound" is the 95 % Clopper-Pearson upper bound at the threshold;
+    "not backed" marks a threshold whose pairs could not show the target FAR.
+    """
     keras_scores = results["keras"]
+    calibration = keras_scores["calibration"]
     lines = [f"Held-out images: {keras_scores['images']} (validation and test subjects), "
-             f"verification pairs: {keras_scores['pairs']}.", "",
+             f"verification pairs: {keras_scores['pairs']}. Thresholds calibrated on "
+             f"{calibration['data']}: {calibration['subjects']} people, "
+             f"{calibration['impostor_pairs']} impostor and {calibration['genuine_pairs']} "
+             f"genuine pairs, for FAR {calibration['target_far']:.2g}.", "",
              "| format | size (KB) | emb. cosine mean / min | expr. top-1 agree | "
-             "expr. acc (drop) | verif. acc (drop) | threshold @ FAR | TAR |", "|" + "---|" * 8]
+             "expr. acc (drop) | verif. acc (drop) | threshold | FAR <= bound | TAR |",
+             "|" + "---|" * 9]
     for fmt, r in results.items():
         calibration = r["calibration"]
         expression_drop = 100 * (keras_scores["expression_accuracy"] - r["expression_accuracy"])
         verification_drop = 100 * (keras_scores["verification_accuracy"]
                                    - r["verification_accuracy"])
+        backed = "" if calibration["backed"] else " (not backed)"
         lines.append(
             f"| {fmt} | {r['bytes'] / 1024:.0f} | {r['embedding_cosine_mean']:.5f} / "
             f"{r['embedding_cosine_min']:.5f} | {r['expression_top1_agreement']:.3f} | "
             f"{r['expression_accuracy']:.3f} ({expression_drop:+.1f}) | "
             f"{r['verification_accuracy']:.3f} ({verification_drop:+.1f}) | "
-            f"{calibration['threshold']:.3f} @ {calibration['far']:.1g} | {calibration['tar']:.3f} |")
+            f"{calibration['threshold']:.3f} | {calibration['far_upper_bound']:.2g}{backed} | "
+            f"{calibration['tar']:.3f} |")
     return "\n".join(lines) + "\n"

@@ -1,29 +1,96 @@
-"""Verification threshold for a target false-accept rate, on held-out pairs."""
+"""Verification thresholds that say how sure they are: FAR with a confidence bound.
+
+With N impostor pairs, a measured false-accept rate of 0 does not show a FAR of
+1e-5: the one-sided 95 % Clopper-Pearson upper bound with no accepted impostor is
+1 - 0.05^(1/N), about 3/N. A threshold is *backed* for a target FAR when that
+upper bound at the threshold is at most the target. When the pairs cannot back
+the target, the threshold accepts no impostor of the set (the most conservative
+the pairs can measure), a warning is logged and the result says `backed: False`,
+which the manifest records and the unlock runtime reports.
+"""
 
 import logging
 
 import numpy as np
-
-from keras_dmtl.evaluation.verification import threshold_at_far
+from scipy import stats
 
 _LOG = logging.getLogger(__name__)
 
+CONFIDENCE = 0.95
 
-def calibrate(scores, is_same, target_far):
-    """The threshold reaching `target_far`, or the finest FAR the pairs support.
+
+def far_upper_bound(accepted, impostors, confidence=CONFIDENCE):
+    """One-sided Clopper-Pearson upper confidence bound of a false-accept rate.
+
+    Args:
+        accepted: impostor pairs accepted at the threshold.
+        impostors: impostor pairs scored.
+        confidence: the bound's confidence level.
 
     Returns:
-        dict: threshold, tar, far (the FAR actually calibrated), target_far,
-        impostor_pairs, and coarser (True when the pairs could not support the
-        target and a coarser FAR was used; a warning is logged).
+        float: the FAR that the data rule out at `confidence` (1.0 with no pairs).
     """
-    impostors = int(np.sum(~np.asarray(is_same, bool)))
-    far = max(target_far, 1.0 / max(impostors, 1))
-    threshold, tar = threshold_at_far(scores, is_same, far)
-    coarser = far > target_far
-    if coarser:
-        _LOG.warning("Only %d impostor pairs: calibrated at FAR %.2g instead of %.2g; "
-                     "evaluate on more held-out subjects before shipping.", impostors, far,
-                     target_far)
-    return {"threshold": threshold, "tar": tar, "far": far, "target_far": target_far,
-            "impostor_pairs": impostors, "coarser": coarser}
+    if impostors <= 0:
+        return 1.0
+    test = stats.binomtest(int(accepted), int(impostors), alternative="less")
+    return float(test.proportion_ci(confidence_level=confidence, method="exact").high)
+
+
+def pairs_needed(target_far, confidence=CONFIDENCE):
+    """Impostor pairs needed to back `target_far` with no impostor accepted."""
+    # (1 - target)^N <= 1 - confidence  <=>  N >= log(1 - confidence) / log(1 - target)
+    return int(np.ceil(np.log(1.0 - confidence) / np.log1p(-target_far)))
+
+
+def calibrate(scores, is_same, target_far, subjects=None):
+    """The lowest threshold whose FAR upper bound meets `target_far`.
+
+    Args:
+        scores: similarity of each pair.
+        is_same: True for genuine pairs.
+        target_far: the false-accept rate to guarantee (at 95 % confidence).
+        subjects: how many people the pairs come from (recorded only).
+
+    Returns:
+        dict: threshold, tar (genuine pairs accepted), far (impostors accepted
+        on these pairs), far_upper_bound, target_far, backed, impostor_pairs,
+        genuine_pairs, subjects, confidence.
+    """
+    scores = np.asarray(scores, np.float64)
+    is_same = np.asarray(is_same, bool)
+    impostor = np.sort(scores[~is_same])[::-1]
+    count = len(impostor)
+    # The bound grows with the accepted count: take the most accepted impostors
+    # the target allows (binary search over k), at least none.
+    low, high = 0, count
+    while low < high:
+        middle = (low + high + 1) // 2
+        if far_upper_bound(middle, count) <= target_far:
+            low = middle
+        else:
+            high = middle - 1
+    accepted = low
+    backed = count > 0 and far_upper_bound(accepted, count) <= target_far
+    if count == 0:
+        threshold = 1.0
+    else:
+        # Accept strictly above the (accepted + 1)-th highest impostor score. A
+        # cosine cannot exceed 1: an impostor at 1 leaves 1 (accept nothing less).
+        threshold = min(float(np.nextafter(impostor[accepted], np.inf)), 1.0)
+    accepted = int(np.sum(impostor >= threshold))
+    bound = far_upper_bound(accepted, count)
+    genuine = scores[is_same]
+    if not backed:
+        _LOG.warning(
+            "%d impostor pairs cannot back FAR %.2g (95 %% upper bound at the strictest "
+            "threshold: %.2g; about %d pairs are needed): the threshold accepts no impostor "
+            "of the set and is marked not backed. Calibrate on more subjects "
+            "(--export.calibration_data=<a face set>).", count, target_far, bound,
+            pairs_needed(target_far))
+    return {"threshold": float(threshold),
+            "tar": float(np.mean(genuine >= threshold)) if len(genuine) else 0.0,
+            "far": accepted / count if count else 0.0, "far_upper_bound": bound,
+            "target_far": float(target_far), "backed": bool(backed),
+            "impostor_pairs": int(count), "genuine_pairs": int(len(genuine)),
+            "subjects": None if subjects is None else int(subjects),
+            "confidence": CONFIDENCE}

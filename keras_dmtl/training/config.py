@@ -75,6 +75,9 @@ def default_config():
     # False-accept rate the thresholds are calibrated for: Android's class-1
     # biometric bar (FAR < 0.002 %).
     config.export.target_far = 2e-5
+    # A face set (any layout train.py reads) whose every pair calibrates the
+    # thresholds; None: the run's held-out subjects.
+    config.export.calibration_data = config_dict.placeholder(str)
     # --- comparison runner (keras_dmtl.experiments.compare)
     config.experiment = ml_collections.ConfigDict()
     config.experiment.out_dir = "experiments/generated"
