@@ -83,3 +83,29 @@ def test_expression_metrics_by_hand(tmp_path):
     for name in ("cm.png", "w.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_verification_across_expressions_by_hand():
+    # Two people, each neutral twice and smiling once. Embeddings on the unit
+    # circle: a person's smile is turned away from their neutral face.
+    angle = np.array([0.0, 0.05, 0.9, 2.0, 2.05, 2.1])
+    embeddings = np.column_stack([np.cos(angle), np.sin(angle)])
+    subjects = np.array(["a", "a", "a", "b", "b", "b"])
+    expressions = np.array([0, 0, 1, 0, 0, 1])
+    result = verification.verification_across_expressions(embeddings, subjects, expressions,
+                                                          far=0.1)
+    # 9 impostor pairs: FAR 0.1 allows none, so the threshold sits just above the
+    # highest impostor cosine, cos(2.0 - 0.9) = cos(1.1).
+    assert result["threshold"] == pytest.approx(np.cos(1.1)) and result["far"] == 0.0
+    # Every genuine pair is closer than 1.1 rad: all accepted in both groups.
+    assert result["same_expression"] == {"pairs": 2, "tar": 1.0}
+    assert result["different_expression"] == {"pairs": 4, "tar": 1.0}
+    # a's smile turned further (1.5 rad): it is now 0.5 rad from b's neutral face,
+    # the closest impostor, and 1.45-1.5 rad from a's own neutral faces: rejected.
+    angle[2] = 1.5
+    embeddings = np.column_stack([np.cos(angle), np.sin(angle)])
+    result = verification.verification_across_expressions(embeddings, subjects, expressions,
+                                                          far=0.1)
+    assert result["threshold"] == pytest.approx(np.cos(0.5))
+    assert result["same_expression"]["tar"] == 1.0
+    assert result["different_expression"] == {"pairs": 4, "tar": 0.5}

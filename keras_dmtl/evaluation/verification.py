@@ -204,3 +204,41 @@ def evaluate_verification(embeddings, subjects, flip_embeddings=None, folds=10, 
     # A small held-out set gets fewer folds rather than empty ones.
     folds = min(folds, len(is_same) // 2)
     return evaluate_pairs(cosine_scores(embeddings[a], embeddings[b]), is_same, folds)
+
+
+def verification_across_expressions(embeddings, subjects, expressions, far=1e-3):
+    """TAR of genuine pairs whose two faces show the same vs different expressions.
+
+    The paper's own question: does an embedding trained beside expression keep a
+    person recognisable across expressions (neutral enrollment, smiling probe)?
+    One operating threshold, set on every impostor pair of the set at `far` (or,
+    with too few impostor pairs, just above the highest impostor score), is
+    applied to both groups of genuine pairs.
+
+    Args:
+        embeddings: (N, D) embeddings.
+        subjects: (N,) subject keys.
+        expressions: (N,) expression labels (-1 = unknown; such pairs are left out).
+        far: false-accept rate of the operating threshold.
+
+    Returns:
+        dict: threshold, far (on these impostor pairs), and tar / pairs for
+        "same_expression" and "different_expression" (tar None without pairs).
+    """
+    scores, is_same = all_pair_scores(embeddings, subjects)
+    expressions = np.asarray(expressions)
+    a, b = np.triu_indices(len(expressions), k=1)
+    known = (expressions[a] >= 0) & (expressions[b] >= 0)
+    impostor = np.sort(scores[~is_same])[::-1]
+    found = threshold_at_far(scores, is_same, far) if len(impostor) else None
+    threshold = found[0] if found is not None else float(np.nextafter(
+        impostor[0] if len(impostor) else 1.0, np.inf))
+    result = {"threshold": threshold,
+              "far": float(np.mean(impostor >= threshold)) if len(impostor) else 0.0}
+    for name, group in (("same_expression", expressions[a] == expressions[b]),
+                        ("different_expression", expressions[a] != expressions[b])):
+        genuine = scores[is_same & known & group]
+        result[name] = {"pairs": int(len(genuine)),
+                        "tar": float(np.mean(genuine >= threshold)) if len(genuine) else None}
+    return result
+

@@ -4,6 +4,7 @@ import numpy as np
 
 from keras_dmtl.evaluation.expression import evaluate_expression
 from keras_dmtl.evaluation.verification import evaluate_verification
+from keras_dmtl.evaluation.verification import verification_across_expressions
 
 
 def predict_arrays(model, images, batch_size=64):
@@ -54,6 +55,9 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
             verification_subjects[with_identity],
             seed=seed,
         )
+        metrics["verification_across_expressions"] = verification_across_expressions(
+            outputs["embedding"][with_identity], verification_subjects[with_identity],
+            arrays.expression[with_identity])
     metrics["task_weights_mean"] = [float(w) for w in outputs["task_weights"].mean(axis=0)]
     return metrics
 
