@@ -12,6 +12,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_dmtl.data.loading import load_faces
 from keras_dmtl.data.pipeline import make_dataset
@@ -117,6 +118,14 @@ def make_splits(arrays, train_indices, validation_indices, test_indices):
     return Splits(*(renumber(part) for part in parts), verification)
 
 
+def use_xla(config):
+    """Whether to XLA-compile the train step: config.jit_compile, where "auto" means
+    where a GPU is present (XLA:CPU is slower for our trunks: docs/ecosystem.md)."""
+    if config.jit_compile == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    return config.jit_compile == "true"
+
+
 def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None):
     """A compiled `DynamicMultiTaskModel` for the config.
 
@@ -144,7 +153,7 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         weight_optimizer=keras.optimizers.SGD(config.weight_lr),
-        jit_compile=config.jit_compile,
+        jit_compile=use_xla(config),
     )
     return model
 
@@ -287,7 +296,7 @@ def train(config):
                                  seed=config.seed)
     if state is not None:
         model = keras.saving.load_model(os.path.join(config.out_dir, CHECKPOINT_NAME))
-        model.jit_compile = config.jit_compile  # may change on resume; state is kept
+        model.jit_compile = use_xla(config)  # may change on resume; state is kept
         step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"),
                                    state["global_step"], state["step_history"])
         epoch_history = state["epoch_history"]
