@@ -1,8 +1,6 @@
 """Adding a weighting strategy is one new file: the runner compares it and the
 registry-driven tests test it, with no other edit."""
 
-import importlib.util
-
 import pytest
 
 from keras_dmtl import weighting
@@ -10,6 +8,7 @@ from keras_dmtl.experiments import methods
 from keras_dmtl.experiments.compare import run_experiment
 from tests.test_experiments import experiment_config
 from tests.core_helpers import check_save_reload_resume
+from tests.registry_helpers import import_source
 
 THROWAWAY_STRATEGY = '''
 """A throwaway strategy: the face task counts twice as much as expression."""
@@ -39,10 +38,7 @@ class TwoToOne(Weighting):
 
 @pytest.fixture
 def throwaway_strategy(tmp_path):
-    path = tmp_path / "throwaway_two_to_one.py"
-    path.write_text(THROWAWAY_STRATEGY)
-    spec = importlib.util.spec_from_file_location("throwaway_two_to_one", path)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    import_source(tmp_path, "throwaway_two_to_one", THROWAWAY_STRATEGY)
     yield "throwaway_two_to_one"
     weighting._STRATEGIES.pop("throwaway_two_to_one")
 

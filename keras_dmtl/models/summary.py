@@ -17,7 +17,7 @@ def describe_backbone(name: str, input_shape: Sequence[int], width: float = 1.0)
     """Builds a backbone and describes its size in one line.
 
     Args:
-        name: a key of backbones.BACKBONES.
+        name: a registered backbone (see `backbones.available()`).
         input_shape: (height, width, channels) of the images.
         width: the width multiplier.
 
@@ -44,9 +44,7 @@ def main(argv):
 if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing this module
     # never clashes with the trainer's flags of the same names.
-    flags.DEFINE_enum(
-        "backbone", "inception_resnet", sorted(backbones.BACKBONES), "Trunk to build."
-    )
+    flags.DEFINE_enum("backbone", "inception_resnet", backbones.available(), "Trunk to build.")
     flags.DEFINE_integer("image_size", 160, "Height and width of the input images.", lower_bound=1)
     flags.DEFINE_integer("channels", 3, "Input channels: 1 (grey) or 3 (colour).")
     flags.DEFINE_float("width", 1.0, "Width multiplier of every filter count.")
