@@ -1,6 +1,5 @@
 """Each added strategy behaves as its paper says on a controlled two-loss problem."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -75,12 +74,9 @@ def test_famo_favours_the_task_whose_loss_improves_slower():
 
 
 @pytest.mark.parametrize("name", ["dwa", "rlw", "dynamic_normalized", "famo", "gradnorm"])
-def test_strategy_trains_under_xla_and_round_trips(name):
+def test_strategy_trains_under_xla(name):
     model = make_model(name, jit_compile=True)
     images, labels = make_batch()
     for _ in range(3):
         logs = model.train_on_batch(images, labels, return_dict=True)
     assert all(np.isfinite(v) for v in logs.values())
-    clone = weighting.get(keras.saving.serialize_keras_object(model.weighting))
-    assert type(clone) is type(model.weighting)
-    assert clone.get_config() == model.weighting.get_config()
