@@ -26,6 +26,19 @@ class CenterLoss(keras.layers.Layer):
         num_classes: number of identities.
         embedding_dim: size of the embeddings.
         beta: center update rate in [0, 1].
+
+    Example:
+
+    >>> center_loss = CenterLoss(num_classes=3, embedding_dim=2, beta=0.5)
+    >>> embeddings = np.array([[1.0, 0.0], [0.0, 2.0]], "float32")
+    >>> labels = np.array([0, -1])  # the second sample has no identity label
+    >>> float(center_loss(embeddings, labels))  # the centers start at zero
+    1.0
+    >>> center_loss.update_centers(embeddings, labels)
+    >>> center_loss.centers.numpy()[0].tolist()
+    [0.25, 0.0]
+    >>> float(center_loss(embeddings, labels))
+    0.5625
     """
 
     def __init__(self, num_classes, embedding_dim, beta=0.5, **kwargs):

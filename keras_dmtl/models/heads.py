@@ -15,6 +15,13 @@ def face_branch(features, embedding_dim, num_identities):
 
     Returns:
         (embedding (B, embedding_dim), identity logits (B, num_identities)).
+
+    Example:
+
+    >>> features = keras.Input(shape=(96,))
+    >>> embedding, logits = face_branch(features, embedding_dim=128, num_identities=10)
+    >>> embedding.shape, logits.shape
+    ((None, 128), (None, 10))
     """
     x = keras.layers.Dense(embedding_dim, use_bias=False, name="face_bottleneck")(features)
     embedding = batch_normalization("embedding")(x)
@@ -35,6 +42,12 @@ def expression_branch(features, bottleneck_dim, num_expressions, dropout=0.0):
 
     Returns:
         Expression logits (B, num_expressions).
+
+    Example:
+
+    >>> features = keras.Input(shape=(96,))
+    >>> expression_branch(features, bottleneck_dim=128, num_expressions=7).shape
+    (None, 7)
     """
     x = keras.layers.Dense(bottleneck_dim, use_bias=False, name="expression_bottleneck")(
         features

@@ -44,7 +44,7 @@ class DynamicMultiTaskModel(keras.Model):
     Args:
         num_identities: identity classes (from the data).
         num_expressions: expression classes (from the data).
-        backbone: trunk name: "inception_resnet", "mobile" or "tiny".
+        backbone: trunk name (see `keras_dmtl.models.backbones.available()`).
         input_shape: (H, W, C) of the raw 0..255 input images.
         backbone_width: trunk width multiplier.
         embedding_dim: size of the face embedding.
@@ -57,6 +57,18 @@ class DynamicMultiTaskModel(keras.Model):
         center_loss_beta: center update rate.
         weight_unit_options: extra `DynamicWeightUnit` arguments
             (`normalize_inputs`, `logit_scale`).
+
+    Example:
+
+    >>> model = DynamicMultiTaskModel(num_identities=4, num_expressions=3,
+    ...                               input_shape=(32, 32, 1))
+    >>> model.compile(optimizer="adam")
+    >>> images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
+    >>> labels = {"identity": np.arange(8) % 4,
+    ...           "expression": np.array([0, 1, 2, -1] * 2)}  # -1: no label
+    >>> logs = model.train_on_batch(images, labels, return_dict=True)
+    >>> round(float(logs["w_face"] + logs["w_expression"]), 4)  # w is a softmax
+    1.0
     """
 
     def __init__(

@@ -20,6 +20,15 @@ class DynamicWeightUnit(keras.layers.Layer):
         logit_scale: if set, L2-normalise the logits and multiply by this scale
             before the softmax (the authors' 3-task follow-up uses 2.0, which caps
             a weight near 0.94 for two tasks).
+
+    Example:
+
+    >>> unit = DynamicWeightUnit(num_tasks=2)
+    >>> weights = unit(np.ones((4, 16), "float32"))
+    >>> tuple(weights.shape)
+    (4, 2)
+    >>> weights[0].numpy().tolist()  # untrained: every task at 1 / num_tasks
+    [0.5, 0.5]
     """
 
     def __init__(
