@@ -16,6 +16,7 @@ import pytest
 import keras_dmtl.export.inference  # noqa: F401 (registers ArgMaxLabel)
 import keras_dmtl.models  # noqa: F401 (registers the network's layers and the model)
 from keras_dmtl import weighting
+from keras_dmtl.models import identity_heads
 
 BATCH = 3
 
@@ -49,6 +50,11 @@ EXAMPLES = {
     "CenterLoss": Example({"num_classes": 4, "embedding_dim": 8, "beta": 0.3},
                           lambda: (_floats(8), np.array([0, 3, -1], "int32"))),
     "ArgMaxLabel": Example({}, lambda: (_floats(5),)),
+    "SoftmaxHead": Example({"num_identities": 5}, lambda: (_floats(8),)),
+    "CosFaceHead": Example({"num_identities": 5, "scale": 16.0, "margin": 0.2},
+                           lambda: (_floats(8),)),
+    "ArcFaceHead": Example({"num_identities": 5, "scale": 16.0, "margin": 0.3},
+                           lambda: (_floats(8),)),
 }
 # Registered classes whose round trip is tested elsewhere, and where.
 TESTED_ELSEWHERE = {
@@ -63,6 +69,7 @@ def _package_classes():
     registered under the same package but defined outside it, so they are left out.
     """
     weighting.available()  # imports every strategy module
+    identity_heads.available()  # and every identity head module
     return {
         name.split(">", 1)[1]: cls
         for name, cls in keras.saving.get_custom_objects().items()

@@ -2,16 +2,24 @@
 
 import keras
 
+from keras_dmtl.models import identity_heads
 from keras_dmtl.models.normalization import batch_normalization
 
+# The identity head's layer name (the margin heads' training logits are asked of it).
+IDENTITY_HEAD_NAME = "identity_logits"
 
-def face_branch(features, embedding_dim, num_identities):
+
+def face_branch(features, embedding_dim, num_identities, identity_head="softmax",
+                identity_head_kwargs=None):
     """Face branch: bottleneck embedding X1 and the identity classifier.
 
     Args:
         features: the shared features Z (B, D).
         embedding_dim: size of the embedding used for verification.
         num_identities: number of identity classes.
+        identity_head: a registered identity head (`keras_dmtl.models.identity_heads`):
+            "softmax" (the paper), "cosface" or "arcface".
+        identity_head_kwargs: the head's constructor arguments (scale, margin).
 
     Returns:
         (embedding (B, embedding_dim), identity logits (B, num_identities)).
@@ -25,10 +33,9 @@ def face_branch(features, embedding_dim, num_identities):
     """
     x = keras.layers.Dense(embedding_dim, use_bias=False, name="face_bottleneck")(features)
     embedding = batch_normalization("embedding")(x)
-    logits = keras.layers.Dense(num_identities, dtype="float32", name="identity_logits")(
-        embedding
-    )
-    return embedding, logits
+    head = identity_heads.get(identity_head, num_identities, name=IDENTITY_HEAD_NAME,
+                              **(identity_head_kwargs or {}))
+    return embedding, head(embedding)
 
 
 def expression_branch(features, bottleneck_dim, num_expressions, dropout=0.0):

@@ -8,6 +8,7 @@ from keras_dmtl.losses import CenterLoss
 from keras_dmtl.losses import cross_replica_sum
 from keras_dmtl.losses import label_mask
 from keras_dmtl.losses import masked_sparse_cross_entropy
+from keras_dmtl.models.heads import IDENTITY_HEAD_NAME
 from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 from keras_dmtl.models.network import build_network
 
@@ -57,6 +58,10 @@ class DynamicMultiTaskModel(keras.Model):
         center_loss_beta: center update rate.
         weight_unit_options: extra `DynamicWeightUnit` arguments
             (`normalize_inputs`, `logit_scale`).
+        identity_head: the identity head (`keras_dmtl.models.identity_heads`):
+            "softmax" (the paper's), "cosface" or "arcface". Margin heads add
+            their margin to the logits the identity loss sees.
+        identity_head_kwargs: the head's arguments (e.g. scale, margin).
 
     Example:
 
@@ -85,6 +90,8 @@ class DynamicMultiTaskModel(keras.Model):
         center_loss_alpha=0.1,
         center_loss_beta=0.5,
         weight_unit_options=None,
+        identity_head="softmax",
+        identity_head_kwargs=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +110,8 @@ class DynamicMultiTaskModel(keras.Model):
             expression_dim=int(expression_dim),
             expression_dropout=float(expression_dropout),
             weight_unit_options=dict(weight_unit_options or {}),
+            identity_head=str(identity_head),
+            identity_head_kwargs=dict(identity_head_kwargs or {}),
         )
         unit_options = dict(self.architecture["weight_unit_options"])
         unit_options["stop_input_gradient"] = not self.weighting.trunk_learns_through_weights
@@ -134,6 +143,11 @@ class DynamicMultiTaskModel(keras.Model):
 
     def call(self, images, training=False):
         return self.network(images, training=training)
+
+    @property
+    def identity_head(self):
+        """The face branch's identity head layer."""
+        return self.network.get_layer(IDENTITY_HEAD_NAME)
 
     @property
     def weight_unit(self):
@@ -214,7 +228,10 @@ class DynamicMultiTaskModel(keras.Model):
             outputs: the network's output dict.
             labels: dict with int "identity" and "expression" (B,), -1 = absent.
         """
-        identity_ce = masked_sparse_cross_entropy(labels["identity"], outputs["identity_logits"])
+        # Margin heads (ArcFace, CosFace) make the true class harder in the loss only.
+        identity_logits = self.identity_head.training_logits(outputs["identity_logits"],
+                                                             labels["identity"])
+        identity_ce = masked_sparse_cross_entropy(labels["identity"], identity_logits)
         center = self.center_loss(outputs["embedding"], labels["identity"])
         expression_ce = masked_sparse_cross_entropy(
             labels["expression"], outputs["expression_logits"]

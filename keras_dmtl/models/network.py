@@ -21,6 +21,8 @@ def build_network(
     expression_dim=128,
     expression_dropout=0.0,
     weight_unit_options=None,
+    identity_head="softmax",
+    identity_head_kwargs=None,
 ):
     """Builds the hard-parameter-sharing network as a functional model.
 
@@ -37,6 +39,8 @@ def build_network(
         expression_dim: size of the expression bottleneck X2.
         expression_dropout: dropout rate in the expression branch.
         weight_unit_options: keyword arguments of `DynamicWeightUnit`.
+        identity_head: the face branch's identity head (`models.identity_heads`).
+        identity_head_kwargs: its constructor arguments.
 
     Returns:
         A `keras.Model` from images to a dict with the keys in `OUTPUT_NAMES`;
@@ -45,7 +49,8 @@ def build_network(
     images = keras.Input(shape=tuple(input_shape), name="images")
     trunk = build_backbone(backbone, input_shape=tuple(input_shape), width=backbone_width)
     features = trunk(images)
-    embedding, identity_logits = face_branch(features, embedding_dim, num_identities)
+    embedding, identity_logits = face_branch(features, embedding_dim, num_identities,
+                                             identity_head, identity_head_kwargs)
     expression_logits = expression_branch(
         features, expression_dim, num_expressions, dropout=expression_dropout
     )

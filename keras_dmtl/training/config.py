@@ -50,6 +50,10 @@ def default_config():
     config.backbone_width = 1.0  # trunk width multiplier
     config.embedding_dim = 128  # size of the face embedding
     config.center_loss_alpha = 0.1  # weight of the center loss inside the face loss
+    config.identity_head = ml_collections.ConfigDict()
+    # softmax (the paper), cosface or arcface: keras_dmtl.models.identity_heads
+    config.identity_head.name = "softmax"
+    config.identity_head.kwargs = ml_collections.ConfigDict()  # e.g. scale, margin
     config.weighting = ml_collections.ConfigDict()
     config.weighting.name = "dynamic"  # a strategy of keras_dmtl.weighting
     # The strategy's constructor arguments; configs/default.py:<name> fills in

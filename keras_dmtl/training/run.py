@@ -149,6 +149,8 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         embedding_dim=config.embedding_dim,
         weighting=weighting,
         center_loss_alpha=config.center_loss_alpha,
+        identity_head=config.identity_head.name,
+        identity_head_kwargs=dict(config.identity_head.kwargs),
     )
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
