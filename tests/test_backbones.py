@@ -167,7 +167,7 @@ def one_conv_trunk(x, width=1.0, prefix=""):
 def throwaway_trunk(tmp_path):
     import_source(tmp_path, "throwaway_one_conv", THROWAWAY_TRUNK)
     yield "throwaway_one_conv"
-    backbones._TRUNKS.pop("throwaway_one_conv")
+    backbones.TRUNKS.remove("throwaway_one_conv")
     assert "throwaway_one_conv" not in backbones.available()
 
 

@@ -1,6 +1,6 @@
 """The house reads top-down: a package imports only the layers below it.
 
-    io_utils, startup                 (no keras_dmtl imports)
+    io_utils, startup, registry       (no keras_dmtl imports)
     data, losses, weighting           data: TF-free readers, alignment, generated faces
     models                            losses, weighting
     evaluation                        data
@@ -14,22 +14,23 @@ import ast
 import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_dmtl"
+BASE = {"io_utils", "registry"}
 ALLOWED = {
     "io_utils": set(),
     "startup": set(),
-    "data": {"io_utils"},
-    "losses": set(),
-    "weighting": set(),
-    "models": {"losses", "weighting"},
-    "evaluation": {"data", "io_utils"},
-    "training": {"data", "evaluation", "models", "weighting", "losses", "io_utils"},
-    "edge": {"data", "io_utils"},
-    "export": {"data", "edge", "evaluation", "models", "training", "io_utils"},
-    "experiments": {"data", "evaluation", "models", "training", "weighting", "io_utils",
-                    "startup"},
-    "benchmarks": {"data", "edge", "evaluation", "models", "training", "weighting",
-                   "io_utils", "startup", "export"},
-    "unlock": {"edge", "data"},
+    "registry": set(),
+    "data": BASE,
+    "losses": BASE,
+    "weighting": BASE,
+    "models": {"losses", "weighting"} | BASE,
+    "evaluation": {"data"} | BASE,
+    "training": {"data", "evaluation", "models", "weighting", "losses"} | BASE,
+    "edge": {"data"} | BASE,
+    "export": {"data", "edge", "evaluation", "models", "training"} | BASE,
+    "experiments": {"data", "evaluation", "models", "training", "weighting", "startup"} | BASE,
+    "benchmarks": {"data", "edge", "evaluation", "models", "training", "weighting", "startup",
+                   "export"} | BASE,
+    "unlock": {"edge", "data"} | BASE,
 }
 
 

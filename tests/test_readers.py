@@ -126,7 +126,7 @@ def throwaway_format(tmp_path, monkeypatch):
     plugin_dir = tmp_path / "plugin"
     write_text(plugin_dir / "throwaway.py", textwrap.dedent(_THROWAWAY_MODULE))
     monkeypatch.setattr(readers, "__path__", [*readers.__path__, str(plugin_dir)])
-    monkeypatch.setattr(registry, "_FORMATS", dict(registry._FORMATS))
+    monkeypatch.setattr(registry.FORMATS, "_entries", dict(registry.FORMATS._entries))
     yield "throwaway"
     sys.modules.pop(f"{readers.__name__}.throwaway", None)
     if hasattr(readers, "throwaway"):
@@ -149,7 +149,7 @@ def _register_folder_format(name, matches, specificity):
 
 
 def test_detection_takes_the_most_specific_match_and_refuses_a_tie(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "_FORMATS", dict(registry._FORMATS))
+    monkeypatch.setattr(registry.FORMATS, "_entries", dict(registry.FORMATS._entries))
     path, _ = layout_writer("ckplus48")(tmp_path)
     _register_folder_format("anything_fallback", lambda root: True, registry.FALLBACK)
     assert readers.detect_format(path) == "ckplus48"

@@ -40,7 +40,7 @@ class TwoToOne(Weighting):
 def throwaway_strategy(tmp_path):
     import_source(tmp_path, "throwaway_two_to_one", THROWAWAY_STRATEGY)
     yield "throwaway_two_to_one"
-    weighting._STRATEGIES.pop("throwaway_two_to_one")
+    weighting.STRATEGIES.remove("throwaway_two_to_one")
 
 
 def test_a_new_strategy_file_is_compared_and_tested(throwaway_strategy, tmp_path):

@@ -5,16 +5,16 @@ with `@register("name")`. Every module here is imported on first use, so adding 
 strategy is adding one file.
 """
 
-import importlib
 import inspect
-import pkgutil
 
 import keras
 
+from keras_dmtl.registry import Registry
 from keras_dmtl.weighting.base import Weighting
 from keras_dmtl.weighting.base import WeightedLoss
 
-_STRATEGIES = {}
+STRATEGIES = Registry(__name__, "weighting strategy", "--config.weighting.name",
+                      skip=("base",))
 
 
 def register(name):
@@ -23,27 +23,12 @@ def register(name):
     It also registers the class for `.keras` serialization.
     """
 
-    def decorator(cls):
-        if name in _STRATEGIES:
-            raise ValueError(f"A weighting strategy named {name!r} is already registered.")
-        cls = keras.saving.register_keras_serializable(package="keras_dmtl")(cls)
-        cls.strategy_name = name
-        _STRATEGIES[name] = cls
-        return cls
-
-    return decorator
-
-
-def _import_strategy_modules():
-    for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
-            importlib.import_module(f"{__name__}.{module.name}")
+    return STRATEGIES.keras_class(name, "strategy_name")
 
 
 def available():
     """Returns the sorted names of the registered strategies."""
-    _import_strategy_modules()
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def strategy_class(name):
@@ -52,13 +37,7 @@ def strategy_class(name):
     Raises:
         ValueError: the name is not registered (the message lists the names).
     """
-    _import_strategy_modules()
-    if name not in _STRATEGIES:
-        raise ValueError(
-            f"Unknown weighting strategy {name!r} (--config.weighting.name): "
-            f"choose one of {', '.join(available())}."
-        )
-    return _STRATEGIES[name]
+    return STRATEGIES.lookup(name)
 
 
 def default_kwargs(name):
@@ -88,8 +67,8 @@ def get(identifier, **kwargs):
     """
     if isinstance(identifier, Weighting):
         return identifier
-    _import_strategy_modules()
     if isinstance(identifier, dict):
+        STRATEGIES.entries()  # every strategy class known to Keras
         return keras.saving.deserialize_keras_object(identifier)
     cls = strategy_class(identifier)
     try:

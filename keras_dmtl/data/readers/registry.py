@@ -9,12 +9,10 @@ with no other edit.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
-import sys
 from typing import Callable, Dict, List
 
 from keras_dmtl.data.records import FaceRecords
+from keras_dmtl.registry import Registry
 
 # What a format reads (`DatasetFormat.takes`).
 FOLDER = "folder"
@@ -53,7 +51,8 @@ class DatasetFormat:
     specificity: int
 
 
-_FORMATS: Dict[str, DatasetFormat] = {}
+FORMATS = Registry(__package__, "dataset format", "--config.dataset",
+                   skip=("base", "registry", "dispatch", "combining"))
 
 
 def register(
@@ -77,27 +76,17 @@ def register(
         raise ValueError(f"takes={takes!r}: a format reads a {FOLDER!r} or a {FILE!r}.")
 
     def decorator(read):
-        if name in _FORMATS:
-            raise ValueError(f"A dataset format named {name!r} is already registered.")
-        _FORMATS[name] = DatasetFormat(name, read, takes, matches, specificity)
+        FORMATS.add(name, DatasetFormat(name, read, takes, matches, specificity))
         return read
 
     return decorator
 
 
-def _import_format_modules() -> None:
-    # Looked up when called, not at import: the package's __path__ is complete by then.
-    package = sys.modules[__package__]
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{__package__}.{module.name}")
-
-
 def formats() -> Dict[str, DatasetFormat]:
     """Returns the registered formats by name, in name order."""
-    _import_format_modules()
-    return {name: _FORMATS[name] for name in sorted(_FORMATS)}
+    return FORMATS.entries()
 
 
 def available() -> List[str]:
     """Returns the sorted names of the registered formats."""
-    return list(formats())
+    return FORMATS.names()

@@ -19,9 +19,7 @@ so callers can tap an intermediate block with `model.get_layer(name).output`.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 import keras
 from keras import layers
@@ -30,10 +28,11 @@ from keras_dmtl.models.backbones.blocks import CHANNEL_DIVISOR
 from keras_dmtl.models.backbones.blocks import ScaledResidual
 from keras_dmtl.models.backbones.blocks import conv_bn_act
 from keras_dmtl.models.backbones.blocks import scaled_filters
+from keras_dmtl.registry import Registry
 
 VALID_CHANNELS = (1, 3)
 
-_TRUNKS: Dict[str, Callable] = {}
+TRUNKS = Registry(__name__, "backbone", "--config.backbone", skip=("blocks",))
 
 
 def register(name: str) -> Callable:
@@ -48,25 +47,12 @@ def register(name: str) -> Callable:
     Raises:
         ValueError: `name` is already registered.
     """
-
-    def decorator(trunk_fn):
-        if name in _TRUNKS:
-            raise ValueError(f"A backbone named {name!r} is already registered.")
-        _TRUNKS[name] = trunk_fn
-        return trunk_fn
-
-    return decorator
-
-
-def _import_trunk_modules():
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    return lambda trunk_fn: TRUNKS.add(name, trunk_fn)
 
 
 def available():
     """Returns the sorted names of the registered backbones."""
-    _import_trunk_modules()
-    return sorted(_TRUNKS)
+    return TRUNKS.names()
 
 
 def trunk(name: str) -> Callable:
@@ -75,12 +61,7 @@ def trunk(name: str) -> Callable:
     Raises:
         ValueError: the name is not registered (the message lists the names).
     """
-    _import_trunk_modules()
-    if name not in _TRUNKS:
-        raise ValueError(
-            f"Unknown backbone {name!r} (--config.backbone): use one of {', '.join(available())}."
-        )
-    return _TRUNKS[name]
+    return TRUNKS.lookup(name)
 
 
 def build_backbone(

@@ -7,41 +7,22 @@ embedding into identity logits for the identity loss, and the exported models
 carry the embedding, never the head.
 """
 
-import importlib
-import pkgutil
-
-import keras
-
 from keras_dmtl.models.identity_heads.base import IdentityHead
+from keras_dmtl.registry import Registry
 
-_HEADS = {}
+HEADS = Registry(__name__, "identity head", "--config.identity_head.name", skip=("base",))
 
 
 def register(name):
     """Class decorator: makes an `IdentityHead` subclass available as `name`
     (and serializable in `.keras` files)."""
 
-    def decorator(cls):
-        if name in _HEADS:
-            raise ValueError(f"An identity head named {name!r} is already registered.")
-        cls = keras.saving.register_keras_serializable(package="keras_dmtl")(cls)
-        cls.head_name = name
-        _HEADS[name] = cls
-        return cls
-
-    return decorator
-
-
-def _import_head_modules():
-    for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
-            importlib.import_module(f"{__name__}.{module.name}")
+    return HEADS.keras_class(name, "head_name")
 
 
 def available():
     """The sorted names of the registered identity heads."""
-    _import_head_modules()
-    return sorted(_HEADS)
+    return HEADS.names()
 
 
 def get(head, num_identities, /, **kwargs):
@@ -56,12 +37,9 @@ def get(head, num_identities, /, **kwargs):
         ValueError: an unknown name (the message lists the names) or arguments
             the head does not take.
     """
-    _import_head_modules()
-    if head not in _HEADS:
-        raise ValueError(f"Unknown identity head {head!r} (--config.identity_head.name): "
-                         f"choose one of {', '.join(available())}.")
+    cls = HEADS.lookup(head)
     try:
-        return _HEADS[head](num_identities, **kwargs)
+        return cls(num_identities, **kwargs)
     except TypeError as error:
         raise ValueError(f"--config.identity_head.kwargs for {head!r}: {error}.") from None
 
