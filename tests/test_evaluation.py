@@ -109,3 +109,19 @@ def test_verification_across_expressions_by_hand():
     assert result["threshold"] == pytest.approx(np.cos(0.5))
     assert result["same_expression"]["tar"] == 1.0
     assert result["different_expression"] == {"pairs": 4, "tar": 0.5}
+
+
+def test_verification_all_pairs_by_hand():
+    # Two people, two images each, on the unit circle: 2 genuine, 4 impostor pairs.
+    angle = np.array([0.0, 0.2, 1.0, 1.1])
+    embeddings = np.column_stack([np.cos(angle), np.sin(angle)])
+    result = verification.verification_all_pairs(embeddings, np.array(["a", "a", "b", "b"]),
+                                                 fars=(0.25, 1e-3))
+    assert (result["genuine_pairs"], result["impostor_pairs"]) == (2, 4)
+    assert result["genuine_similarity_median"] == pytest.approx(np.median(np.cos([0.2, 0.1])))
+    assert result["impostor_similarity_median"] == pytest.approx(np.median(np.cos(
+        [1.0, 1.1, 0.8, 0.9])))
+    # FAR 0.25 of 4 impostors allows one (cos 0.8): the threshold sits above cos 0.9,
+    # and both genuine pairs (cos 0.2, cos 0.1) pass.
+    assert result["tar@far=0.25"] == 1.0
+    assert result["tar@far=0.001"] == verification.NOT_ENOUGH_PAIRS

@@ -5,6 +5,7 @@ import numpy as np
 from keras_dmtl.evaluation.expression import evaluate_expression
 from keras_dmtl.evaluation.verification import evaluate_verification
 from keras_dmtl.evaluation.verification import verification_across_expressions
+from keras_dmtl.evaluation.verification import verification_all_pairs
 
 
 def predict_arrays(model, images, batch_size=64):
@@ -55,6 +56,8 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
             verification_subjects[with_identity],
             seed=seed,
         )
+        metrics["verification_all_pairs"] = verification_all_pairs(
+            outputs["embedding"][with_identity], verification_subjects[with_identity])
         metrics["verification_across_expressions"] = verification_across_expressions(
             outputs["embedding"][with_identity], verification_subjects[with_identity],
             arrays.expression[with_identity])
