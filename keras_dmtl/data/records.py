@@ -24,6 +24,9 @@ CANONICAL_EXPRESSIONS = (
     "sadness",
     "surprise",
 )
+# The seven expressions CK+'s labelled sequences end on (no neutral): the
+# generated faces and the golden vectors use them too.
+EMOTION_EXPRESSIONS = tuple(name for name in CANONICAL_EXPRESSIONS if name != "neutral")
 
 
 class DataError(ValueError):

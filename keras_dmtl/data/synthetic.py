@@ -15,10 +15,10 @@ import tempfile
 import cv2
 import numpy as np
 
-from keras_dmtl.data.records import CANONICAL_EXPRESSIONS
+from keras_dmtl.data.records import EMOTION_EXPRESSIONS
 
 # CK+48's classes: its crops are apex frames, so there is no neutral class.
-DEFAULT_EXPRESSIONS = tuple(name for name in CANONICAL_EXPRESSIONS if name != "neutral")
+DEFAULT_EXPRESSIONS = EMOTION_EXPRESSIONS
 _FORMAT_VERSION = 3
 _STAMP = "generated_faces.json"
 _SUPERSAMPLE = 4

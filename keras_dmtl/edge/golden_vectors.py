@@ -24,6 +24,7 @@ from keras_dmtl.data.alignment import crop_box
 from keras_dmtl.data.alignment import preprocess_crop
 from keras_dmtl.data.alignment import reference_landmarks
 from keras_dmtl.data.alignment import similarity_transform
+from keras_dmtl.data.records import EMOTION_EXPRESSIONS
 from keras_dmtl.edge.decision import cosine_similarity
 from keras_dmtl.edge.decision import verify_attempt
 from keras_dmtl.edge.litert_model import quantize
@@ -37,7 +38,7 @@ from keras_dmtl.io_utils import atomic_path
 GOLDEN_PATH = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "android_demo",
                            "unlock-core", "src", "test", "resources", "golden_vectors.json")
 
-_EXPRESSIONS = ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+_EXPRESSIONS = list(EMOTION_EXPRESSIONS)
 
 
 def _camera_frame(rng, height, width):
