@@ -2,7 +2,7 @@
 
     python train.py                                        # generated faces (configs/default.py)
     python train.py --config=configs/ckplus.py --config.data_dir=/data/CK+48 --config.epochs=30
-    python train.py --config.resume=True --config.out_dir=runs/dynamic_tiny_seed0
+    python train.py --config.resume=True --config.out_dir=runs/gradnorm_tiny_seed0
 
 Every setting is a key of one config (keras_dmtl/training/config.py); config files
 in configs/ hold the recipes. Writes a run folder (see README.md). Config in,

@@ -1,7 +1,7 @@
 """Export a trained run to SavedModel (TF Serving layout), TFLite and ONNX.
 
-    python export/export_model.py --run_dir=runs/dynamic_tiny_seed0 --out_dir=exported
-    python export/export_model.py --model=runs/dynamic_tiny_seed0/checkpoint.keras \
+    python export/export_model.py --run_dir=runs/gradnorm_tiny_seed0 --out_dir=exported
+    python export/export_model.py --model=runs/gradnorm_tiny_seed0/checkpoint.keras \
         --export.formats="('tflite_int8',)" --export.target_far=1e-4
 
 Writes the artifacts, `manifest.json`, and `export_report.{md,json}` (parity of

@@ -1,6 +1,6 @@
 """Per-face inference latency of every exported format (not a test: it prints).
 
-    python -m keras_dmtl.benchmarks.latency --run_dir=runs/dynamic_tiny_seed0
+    python -m keras_dmtl.benchmarks.latency --run_dir=runs/gradnorm_tiny_seed0
 
 Needs the run's export folder (export/export_model.py). One thread everywhere,
 one image per call, as on a phone; the median of --repeats calls after warm-up.
