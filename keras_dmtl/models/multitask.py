@@ -264,13 +264,17 @@ class DynamicMultiTaskModel(keras.Model):
         shared_norms = None
         with tf.GradientTape(persistent=unit_trained or wants_norms) as tape:
             outputs, task_losses, combined = self._forward_losses(images, labels, True)
-            if wants_norms:
-                shared_norms = self._shared_gradient_norms(tape, task_losses, replicas)
+            # Each task's loss as its own tensor, recorded on the tape for GradNorm.
+            per_task_losses = tf.unstack(task_losses) if wants_norms else None
             # Each replica's gradient is summed by the optimizer; the all-reduced
             # losses already cover the global batch, hence the division.
             main_loss = self.optimizer.scale_loss(combined.total / replicas)
             if unit_trained:
                 unit_loss = self.weight_optimizer.scale_loss(combined.unit_loss / replicas)
+        if wants_norms:
+            # Outside the tape's context: inside it, these gradients would be
+            # recorded too (second-order bookkeeping nobody uses).
+            shared_norms = self._shared_gradient_norms(tape, per_task_losses, replicas)
         self._apply(self.optimizer, tape.gradient(main_loss, self.main_variables()),
                     self.main_variables())
         if unit_trained:
@@ -288,11 +292,18 @@ class DynamicMultiTaskModel(keras.Model):
         outputs, task_losses, combined = self._forward_losses(images, labels, False)
         return self._update_metrics(outputs, labels, task_losses, combined, record_step=False)
 
-    def _shared_gradient_norms(self, tape, task_losses, replicas):
-        """Norm of each task loss's gradient on the last shared layer, global batch."""
+    def _shared_gradient_norms(self, tape, per_task_losses, replicas):
+        """Norm of each task loss's gradient on the last shared layer, global batch.
+
+        Args:
+            tape: the step's persistent tape, its context exited.
+            per_task_losses: the task losses as separate tensors made inside the
+                tape's context (an unstack outside it would not be recorded).
+            replicas: replicas in sync.
+        """
         shared = self.last_shared_variables()
         norms = []
-        for task_loss in tf.unstack(task_losses):
+        for task_loss in per_task_losses:
             # Each replica holds its share of the gradient; the sum is the global one.
             gradients = [cross_replica_sum(g) / replicas
                          for g in tape.gradient(task_loss, shared)]
