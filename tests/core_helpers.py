@@ -55,19 +55,24 @@ def copy_weights(source, target):
     target.set_weights(source.get_weights())
 
 
+def saved_and_reloaded(model, images, tmp_path):
+    """`model` saved as `.keras` and loaded again; checks identical outputs on `images`."""
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    expected, actual = model(images), restored(images)
+    for key in expected:
+        np.testing.assert_array_equal(expected[key], actual[key], err_msg=key)
+    return restored
+
+
 def check_save_reload_resume(name, tmp_path):
     """Trains strategy `name` a step, saves, reloads, compares outputs and state,
     and checks that the next step of the reloaded model is the original's."""
     model = make_model(name)
     images, labels = make_batch(seed=1)
     model.train_on_batch(images, labels)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
-
-    expected, actual = model(images), restored(images)
-    for key in expected:
-        np.testing.assert_array_equal(expected[key], actual[key], err_msg=key)
+    restored = saved_and_reloaded(model, images, tmp_path)
     for original, reloaded in zip(model.weighting.weights, restored.weighting.weights):
         np.testing.assert_array_equal(original.numpy(), reloaded.numpy(), err_msg=original.path)
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations)

@@ -106,7 +106,7 @@ def test_skipping_logs_one_line_with_counts_per_reason_and_the_cache_keeps_the_s
 def test_no_usable_image_and_no_record_are_clear_errors(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG broken")
-    with pytest.raises(DataError, match="No usable face.*--detector"):
+    with pytest.raises(DataError, match="No usable face.*--config.detector"):
         loading.load_faces(_records([str(bad)]), 16, 1, skip_bad_images=True)
-    with pytest.raises(DataError, match="--data_dir"):
+    with pytest.raises(DataError, match="--config.data_dir"):
         loading.load_faces(_records([]), 16, 1)

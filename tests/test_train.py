@@ -55,7 +55,9 @@ def test_generated_faces_train_above_chance(tmp_path, cache_dir):
 
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypatch):
-    config = _config(tmp_path / "run", cache_dir, epochs=2, image_size=32, jit_compile=False)
+    # dynamic: a strategy that trains the weight unit, whose optimizer must resume too.
+    config = _config(tmp_path / "run", cache_dir, epochs=2, image_size=32, jit_compile=False,
+                     **{"weighting.name": "dynamic"})
     original = callbacks.StepHistory.on_train_batch_end
     interrupted = {}
 

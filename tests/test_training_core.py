@@ -15,6 +15,7 @@ from keras_dmtl.weighting.static import StaticWeighting
 from tests.core_helpers import copy_weights
 from tests.core_helpers import make_batch
 from tests.core_helpers import make_model
+from tests.core_helpers import saved_and_reloaded
 from tests.core_helpers import values
 
 
@@ -164,12 +165,7 @@ def test_keras_round_trip_reproduces_outputs(tmp_path):
     model = make_model(weighting.get("dynamic", epsilon=0.02))
     images, labels = make_batch()
     model.train_on_batch(images, labels)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    expected, actual = model(images), restored(images)
-    for key in expected:
-        np.testing.assert_array_equal(expected[key], actual[key])
+    restored = saved_and_reloaded(model, images, tmp_path)
     np.testing.assert_array_equal(model.center_loss.centers.numpy(),
                                   restored.center_loss.centers.numpy())
     assert restored.weighting.get_config()["epsilon"] == 0.02
