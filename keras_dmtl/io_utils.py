@@ -2,6 +2,7 @@
 or empty file behind (TF-free)."""
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -69,3 +70,20 @@ def write_json(path, data):
 def read_json(path):
     with open(path) as stream:
         return json.load(stream)
+
+
+def sha256_digest(path):
+    """The sha256 hex digest of a file, or of a folder's files in path order
+    (their contents concatenated, e.g. a SavedModel), read in 1 MiB blocks."""
+    if os.path.isdir(path):
+        files = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
+                       for name in names)
+    else:
+        files = [path]
+    digest = hashlib.sha256()
+    for name in files:
+        with open(name, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+

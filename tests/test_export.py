@@ -137,10 +137,10 @@ def test_thresholds_calibrate_on_a_separate_face_set(trained_run, tmp_path):
 def _files_match_manifest(export_dir):
     import json
 
-    from keras_dmtl.export.artifacts import _sha256
+    from keras_dmtl.io_utils import sha256_digest
 
     manifest = json.loads((export_dir / "manifest.json").read_text())
-    return all(_sha256(str(export_dir / entry["file"])) == entry["sha256"]
+    return all(sha256_digest(str(export_dir / entry["file"])) == entry["sha256"]
                for fmt, entry in manifest["formats"].items() if fmt != "keras")
 
 

@@ -114,7 +114,7 @@ def test_resume_refuses_a_dataset_that_changed(one_epoch_run, tmp_path):
     shutil.copytree(one_epoch_run.out_dir, run_dir)
     # The run's config names its data folder; point it at the copy, then add a person.
     config = with_updates(one_epoch_run, data_dir=str(data), out_dir=str(run_dir))
-    (run_dir / "config.json").write_text(json.dumps(config_lib.to_dict(config)))
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
     first = sorted(p for p in data.rglob("*") if p.is_file())[0]
     extra = data / first.parent.name / "S999_001_00000001.png"
     shutil.copy(first, extra)

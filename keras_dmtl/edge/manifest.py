@@ -4,7 +4,6 @@ Written by `keras_dmtl.export.artifacts`, read by the Python runtime here and by
 Android app (`android_demo/unlock-core`, `Manifest.java`).
 """
 
-import hashlib
 import json
 import math
 import numbers
@@ -13,6 +12,7 @@ import re
 
 from keras_dmtl.data.alignment import FACE_MARGIN
 from keras_dmtl.data.alignment import reference_landmarks
+from keras_dmtl.io_utils import sha256_digest
 
 
 def input_spec(image_size, channels):
@@ -121,15 +121,6 @@ def parse_manifest(manifest, model_format):
             "calibration": calibration if isinstance(calibration, dict) else {}}
 
 
-def file_sha256(path):
-    """The sha256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_manifest(export_dir, model_format):
     """The checked manifest entry of an export folder, its model file verified.
 
@@ -159,7 +150,7 @@ def load_manifest(export_dir, model_format):
                             "export/export_model.py.") from None
     model_path = os.path.join(export_dir, checked["file"])
     try:
-        actual = file_sha256(model_path)
+        actual = sha256_digest(model_path)
     except OSError as error:
         raise ManifestError(f"{model_path}: {error.strerror}; export the model "
                             "again.") from None

@@ -148,7 +148,7 @@ def run_experiment(config):
         folds = folds[:experiment.max_folds]
     cell_dir = os.path.join(experiment.out_dir, "cells")
     os.makedirs(cell_dir, exist_ok=True)
-    write_json(os.path.join(experiment.out_dir, "experiment.json"), config_lib.to_dict(config))
+    write_json(os.path.join(experiment.out_dir, "experiment.json"), config.to_dict())
     computed, cells = 0, []
     progress = tqdm.tqdm(total=len(folds) * len(experiment.seeds) * len(methods), unit="cell",
                          desc="Comparison", disable=None)

@@ -1,6 +1,5 @@
 """Export a trained run to every format, check each against Keras, write the report."""
 
-import hashlib
 import json
 import os
 
@@ -27,6 +26,7 @@ from keras_dmtl.export.onnx_export import run_onnx
 from keras_dmtl.export.savedmodel import export_saved_model
 from keras_dmtl.export.staging import staged_directory
 from keras_dmtl.io_utils import read_json
+from keras_dmtl.io_utils import sha256_digest
 from keras_dmtl.io_utils import write_json
 from keras_dmtl.training.config import EXPORT_FORMATS
 from keras_dmtl.training.run import load_arrays
@@ -36,15 +36,6 @@ from keras_dmtl.training.run import split_arrays
 FORMATS = EXPORT_FORMATS
 # Every pair of the calibration images is scored: 4000 images give ~8 M pairs.
 MAX_CALIBRATION_IMAGES = 4000
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    for root, _, files in sorted(os.walk(path)) if os.path.isdir(path) else [("", [], [path])]:
-        for name in sorted(files):
-            with open(os.path.join(root, name), "rb") as stream:
-                digest.update(stream.read())
-    return digest.hexdigest()
 
 
 def _size(path):
@@ -162,23 +153,13 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         config, calibration_data, held_out_images, subjects)
     held_out_only = calibration_images is held_out_images
 
-    def run(fmt, path, images):
-        if fmt == "keras":
-            return {k: np.asarray(v) for k, v in inference.predict(images, verbose=0).items()}
-        if fmt == "saved_model":
-            signature = tf.saved_model.load(path).signatures["serving_default"]
-            return {k: v.numpy() for k, v in signature(images=tf.constant(images)).items()}
-        if fmt == "onnx":
-            return run_onnx(path, images)
-        return LiteRTFaceModel(path)(images)
-
-    def score(fmt, path, outputs):
-        calibration_outputs = outputs if held_out_only else run(fmt, path, calibration_images)
+    def score(predict, outputs):
+        calibration_outputs = outputs if held_out_only else predict(calibration_images)
         return {**_score(outputs, reference, expression, pairs),
                 "calibration": _calibrate(calibration_outputs["embedding"],
                                           calibration_subjects, target_far, source)}
 
-    results = {"keras": score("keras", keras_path, reference)}
+    results = {"keras": score(_predictor("keras", keras_path, inference), reference)}
     results["keras"].update(path=keras_path, bytes=_size(keras_path))
     with staged_directory(out_dir) as staging:
         _write_artifacts(staging, inference, formats, name, representative,
@@ -186,10 +167,11 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         for fmt, relative in tqdm.tqdm(_artifact_names(formats, name).items(),
                                        desc="Scoring the exports", unit="format", disable=None):
             path = os.path.join(staging, relative)
-            results[fmt] = score(fmt, path, run(fmt, path, held_out_images))
+            predict = _predictor(fmt, path, inference)  # loaded once per format
+            results[fmt] = score(predict, predict(held_out_images))
             # Reported where the file will be once the export is swapped in.
             results[fmt].update(path=os.path.join(out_dir, relative), bytes=_size(path),
-                                sha256=_sha256(path), file=relative)
+                                sha256=sha256_digest(path), file=relative)
         manifest = {
             "keras_dmtl_version": __version__,
             "tensorflow_version": tf.__version__,
@@ -210,6 +192,20 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         with open(os.path.join(staging, "export_report.md"), "w") as stream:
             stream.write(report_table(results))
     return results
+
+
+def _predictor(fmt, path, inference):
+    """`predict(images) -> outputs dict` of one exported format, loaded once."""
+    if fmt == "keras":
+        return lambda images: {k: np.asarray(v)
+                               for k, v in inference.predict(images, verbose=0).items()}
+    if fmt == "saved_model":
+        signature = tf.saved_model.load(path).signatures["serving_default"]
+        return lambda images: {k: v.numpy()
+                               for k, v in signature(images=tf.constant(images)).items()}
+    if fmt == "onnx":
+        return lambda images: run_onnx(path, images)
+    return LiteRTFaceModel(path)
 
 
 def _artifact_names(formats, name):

@@ -127,7 +127,6 @@ CHOICES = {
     "jit_compile": ("auto", "true", "false"),
     "channels": (1, 3),
     "balance": (None, "expression", "identity"),
-    "verbose": (0, 1, 2),
 }
 
 # Keys a resumed run may change: how long it trains and how it computes, reports
@@ -171,8 +170,6 @@ def setting_problem(name, value):
         return f"must be {'at least' if lower_inclusive else 'more than'} {lower}"
     if upper is not None and value > upper:
         return f"must be at most {upper}"
-    if name in CHOICES and value not in CHOICES[name]:
-        return f"choose one of {', '.join(map(str, CHOICES[name]))}"
     return None
 
 
@@ -186,7 +183,7 @@ def validate(config):
         The config, for chaining.
     """
     values = flatten(config)
-    for name, bounds in NUMERIC_BOUNDS.items():
+    for name in NUMERIC_BOUNDS:
         problem = setting_problem(name, values[name])
         if problem is not None:
             raise ValueError(f"--config.{name}={values[name]}: {problem}.")
@@ -196,12 +193,12 @@ def validate(config):
         raise ValueError(f"No bounds for the numeric settings {unchecked}: add them to "
                          "NUMERIC_BOUNDS in keras_dmtl/training/config.py.")
     config.jit_compile = str(config.jit_compile).lower()  # --config.jit_compile=False too
-    if config.jit_compile not in CHOICES["jit_compile"]:
-        raise ValueError(f"--config.jit_compile={config.jit_compile}: choose auto, true or "
-                         "false.")
-    if config.balance not in CHOICES["balance"]:
-        raise ValueError(f"--config.balance={config.balance}: choose expression or identity, "
-                         "or leave it unset.")
+    for name, choices in CHOICES.items():
+        value = config[name]
+        if value not in choices:
+            raise ValueError(f"--config.{name}={value}: choose one of "
+                             f"{', '.join(str(c) for c in choices if c is not None)}"
+                             f"{' (or leave it unset)' if None in choices else ''}.")
     if config.val_fraction + config.test_fraction >= 1.0:
         raise ValueError(f"--config.val_fraction={config.val_fraction} plus "
                          f"--config.test_fraction={config.test_fraction} leave no training "
@@ -265,11 +262,6 @@ def from_dict(saved, path="config.json"):
     except (ValueError, TypeError) as error:
         raise ValueError(f"{path}: {error} It was written by another version of keras_dmtl, "
                          "or edited.") from None
-
-
-def to_dict(config):
-    """A JSON-serialisable dict of the config (tuples as lists)."""
-    return config.to_dict()
 
 
 def with_updates(config, **overrides):

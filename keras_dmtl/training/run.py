@@ -212,7 +212,7 @@ def _prepare_run_dir(config):
                 "--config.resume=True to continue it or choose another --config.out_dir "
                 "(nothing was overwritten).")
     os.makedirs(config.out_dir, exist_ok=True)
-    write_json(config_path, config_lib.to_dict(config))
+    write_json(config_path, config.to_dict())
     return None
 
 
