@@ -51,19 +51,26 @@ def masked_mean(per_sample, mask):
     return total / tf.maximum(tf.stop_gradient(count), 1.0)
 
 
-def masked_sparse_cross_entropy(labels, logits):
+def masked_sparse_cross_entropy(labels, logits, label_smoothing=0.0):
     """Softmax cross-entropy averaged over the samples whose label is not -1.
 
     Args:
         labels: int (B,) class indices, -1 where absent.
         logits: float (B, K) unnormalised scores.
+        label_smoothing: in [0, 1): the target puts 1 - label_smoothing on the true
+            class and spreads label_smoothing evenly over all K classes.
 
     Returns:
         A float32 scalar.
     """
     mask = label_mask(labels)
     safe_labels = tf.maximum(tf.cast(labels, tf.int32), 0)
-    per_sample = keras.losses.sparse_categorical_crossentropy(
-        safe_labels, tf.cast(logits, tf.float32), from_logits=True
-    )
+    logits = tf.cast(logits, tf.float32)
+    if label_smoothing:
+        targets = tf.one_hot(safe_labels, tf.shape(logits)[-1])
+        per_sample = keras.losses.categorical_crossentropy(
+            targets, logits, from_logits=True, label_smoothing=float(label_smoothing))
+    else:
+        per_sample = keras.losses.sparse_categorical_crossentropy(
+            safe_labels, logits, from_logits=True)
     return masked_mean(per_sample, mask)

@@ -7,6 +7,7 @@ from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.losses import CenterLoss
 from keras_dmtl.losses import cross_replica_sum
 from keras_dmtl.losses import label_mask
+from keras_dmtl.losses import masked_soft_macro_f1_loss
 from keras_dmtl.losses import masked_sparse_cross_entropy
 from keras_dmtl.models.heads import IDENTITY_HEAD_NAME
 from keras_dmtl.models.network import WEIGHT_UNIT_NAME
@@ -29,7 +30,8 @@ class DynamicMultiTaskModel(keras.Model):
     """Face recognition + facial expression with dynamically weighted task losses.
 
     `train_step` computes the face loss L1 = CE(identity) + alpha * center loss and
-    the expression loss L2 = CE(expression), each over the samples that carry that
+    the expression loss L2 = CE(expression) (+ lambda * (1 - soft macro-F1) when
+    `expression_f1_weight` is set), each over the samples that carry that
     label (label -1 = absent), and hands them to the weighting strategy with the
     batch mean of the weight unit's output w. Under one GradientTape:
 
@@ -62,6 +64,11 @@ class DynamicMultiTaskModel(keras.Model):
             "softmax" (the paper's), "cosface" or "arcface". Margin heads add
             their margin to the logits the identity loss sees.
         identity_head_kwargs: the head's arguments (e.g. scale, margin).
+        expression_label_smoothing: label smoothing of the expression
+            cross-entropy.
+        expression_f1_weight: lambda, the weight of the soft macro-F1 loss
+            (`keras_dmtl.losses.soft_f1`) added to the expression loss; 0 = plain
+            cross-entropy, as in the paper.
 
     Example:
 
@@ -92,6 +99,8 @@ class DynamicMultiTaskModel(keras.Model):
         weight_unit_options=None,
         identity_head="softmax",
         identity_head_kwargs=None,
+        expression_label_smoothing=0.0,
+        expression_f1_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -119,6 +128,8 @@ class DynamicMultiTaskModel(keras.Model):
             **{**self.architecture, "weight_unit_options": unit_options}
         )
         self.center_loss_alpha = float(center_loss_alpha)
+        self.expression_label_smoothing = float(expression_label_smoothing)
+        self.expression_f1_weight = float(expression_f1_weight)
         self.center_loss = CenterLoss(
             num_identities, embedding_dim, beta=center_loss_beta, name="center_loss"
         )
@@ -233,11 +244,15 @@ class DynamicMultiTaskModel(keras.Model):
                                                              labels["identity"])
         identity_ce = masked_sparse_cross_entropy(labels["identity"], identity_logits)
         center = self.center_loss(outputs["embedding"], labels["identity"])
-        expression_ce = masked_sparse_cross_entropy(
-            labels["expression"], outputs["expression_logits"]
+        expression_loss = masked_sparse_cross_entropy(
+            labels["expression"], outputs["expression_logits"],
+            label_smoothing=self.expression_label_smoothing,
         )
+        if self.expression_f1_weight:
+            expression_loss += self.expression_f1_weight * masked_soft_macro_f1_loss(
+                labels["expression"], outputs["expression_logits"])
         face_loss = identity_ce + self.center_loss_alpha * center
-        return tf.stack([face_loss, expression_ce]), center
+        return tf.stack([face_loss, expression_loss]), center
 
     @staticmethod
     def batch_mean_weights(per_sample_weights):
@@ -351,6 +366,8 @@ class DynamicMultiTaskModel(keras.Model):
             weighting=keras.saving.serialize_keras_object(self.weighting),
             center_loss_alpha=self.center_loss_alpha,
             center_loss_beta=self.center_loss.beta,
+            expression_label_smoothing=self.expression_label_smoothing,
+            expression_f1_weight=self.expression_f1_weight,
         )
         return config
 

@@ -54,6 +54,11 @@ def default_config():
     # softmax (the paper), cosface or arcface: keras_dmtl.models.identity_heads
     config.identity_head.name = "softmax"
     config.identity_head.kwargs = ml_collections.ConfigDict()  # e.g. scale, margin
+    # The expression loss: cross-entropy (the paper), optionally label-smoothed, plus
+    # macro_f1_weight * (1 - soft macro-F1), which gives rare classes their share.
+    config.expression_loss = ml_collections.ConfigDict()
+    config.expression_loss.label_smoothing = 0.0
+    config.expression_loss.macro_f1_weight = 0.0
     config.weighting = ml_collections.ConfigDict()
     # A strategy of keras_dmtl.weighting. GradNorm had the best Delta_m on real
     # faces (CK+48, 5 subject folds; README "Results on real faces"); "dynamic" is
@@ -111,6 +116,8 @@ NUMERIC_BOUNDS = {
     "backbone_width": (0.0, 8.0, False),
     "embedding_dim": (2, 4096, True),
     "center_loss_alpha": (0.0, None, True),
+    "expression_loss.label_smoothing": (0.0, 0.9, True),
+    "expression_loss.macro_f1_weight": (0.0, None, True),
     "epochs": (1, None, True),
     "batch_size": (1, None, True),
     "learning_rate": (0.0, 10.0, False),

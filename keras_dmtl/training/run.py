@@ -151,6 +151,8 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         center_loss_alpha=config.center_loss_alpha,
         identity_head=config.identity_head.name,
         identity_head_kwargs=dict(config.identity_head.kwargs),
+        expression_label_smoothing=config.expression_loss.label_smoothing,
+        expression_f1_weight=config.expression_loss.macro_f1_weight,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
