@@ -1,14 +1,21 @@
-"""Training-step throughput of the weighting strategies, with and without XLA.
+"""Training-step cost of the weighting strategies, with and without XLA.
 
     python -m keras_dmtl.benchmarks.train_step --backbone=mobile --image_size=112
 
-Prints images/second for the `dynamic`, `static` and `naive_dynamic` strategies on
-the same model and batch, and the cost of the dynamic step relative to the static
-one (target: at most 1.03x). Strategies are measured in interleaved rounds and
-the median is reported, so that drift of the machine hits all of them alike.
+Two figures per strategy, each against `static` (plain weighted sum) on the same
+model and batch:
+
+- floating-point operations of one compiled train step, counted in its graph
+  (deterministic: the same on every run and machine);
+- CPU time per image, measured in interleaved rounds. Each round times every
+  strategy back to back, so the per-round ratio strategy / static cancels the
+  machine's drift; the geometric mean of those ratios is reported with a 95 %
+  confidence interval (Student t on the log-ratios), so that a claim such as
+  "dynamic costs at most 1.03x static" can be checked in one run: it holds when
+  the interval's upper end is at most 1.03.
 """
 
-import os
+import math
 import statistics
 import time
 
@@ -21,6 +28,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_dmtl.models.multitask import DynamicMultiTaskModel  # noqa: E402
@@ -31,22 +39,24 @@ flags.DEFINE_integer("image_size", 64, "Input height and width.")
 flags.DEFINE_integer("channels", 1, "Input channels (1 or 3).")
 flags.DEFINE_integer("batch_size", 32, "Images per step.")
 flags.DEFINE_integer("num_identities", 100, "Identity classes.")
-flags.DEFINE_integer("steps", 20, "Timed steps per round.")
-flags.DEFINE_integer("rounds", 3, "Interleaved measurement rounds (median reported).")
+flags.DEFINE_integer("steps", 10, "Timed steps per strategy and round.")
+flags.DEFINE_integer("rounds", 12, "Interleaved measurement rounds (the CI's sample size).")
+flags.DEFINE_list("strategies", ["static", "dynamic", "naive_dynamic", "gradnorm"],
+                  "Weighting strategies to measure; the first is the baseline.")
 flags.DEFINE_list("xla", ["false", "true"], "XLA settings to measure.")
 flags.DEFINE_bool("mixed_precision", False, "Use the mixed_float16 policy.")
 
-STRATEGIES = ("dynamic", "static", "naive_dynamic")
+BASELINE_TARGET = 1.03  # the dynamic step's allowed cost over the static one
 
 
-def _dataset(batch_size, shape, num_identities):
+def _batch(shape):
     rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (batch_size,) + shape).astype("float32")
+    images = rng.uniform(0, 255, (FLAGS.batch_size,) + shape).astype("float32")
     labels = {
-        "identity": rng.integers(0, num_identities, batch_size).astype("int32"),
-        "expression": rng.integers(0, 7, batch_size).astype("int32"),
+        "identity": rng.integers(0, FLAGS.num_identities, FLAGS.batch_size).astype("int32"),
+        "expression": rng.integers(0, 7, FLAGS.batch_size).astype("int32"),
     }
-    return tf.data.Dataset.from_tensors((images, labels)).repeat()
+    return images, labels
 
 
 def _model(strategy, jit_compile, shape):
@@ -58,17 +68,54 @@ def _model(strategy, jit_compile, shape):
     return model
 
 
-def _measure(model, dataset, steps):
-    """(images per wall-clock second, CPU milliseconds per image).
+def step_flops(model, images, labels):
+    """Floating-point operations of one `train_step`, counted in its traced graph.
 
-    CPU time is reported too because a VM's CPU quota throttles wall-clock time
-    in fixed slices (rates then cluster on a few values), while the CPU time a
-    step consumes is what the strategy costs.
+    The count is taken before Grappler prunes and fuses the graph, so it bounds the
+    work from above: a strategy whose graph holds the baseline's ops plus a few of
+    its own (dynamic: the weight unit) shows exactly what it adds.
+
+    Args:
+        model: a compiled, built `DynamicMultiTaskModel`.
+        images, labels: one batch (fixes the traced shapes).
+
+    Returns:
+        The graph's total float operations (TF's registered per-op statistics).
     """
-    wall, cpu = time.perf_counter(), time.process_time()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-    images = steps * FLAGS.batch_size
-    return images / (time.perf_counter() - wall), 1000 * (time.process_time() - cpu) / images
+    specs = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), (images, labels))
+    graph = tf.function(model.train_step).get_concrete_function(specs).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops
+
+
+def ratio_interval(numerators, denominators, confidence=0.95):
+    """Geometric mean of paired ratios and its confidence interval.
+
+    Args:
+        numerators, denominators: one value per round, paired by position.
+        confidence: the interval's coverage.
+
+    Returns:
+        (mean ratio, lower, upper); lower = upper = mean for a single round.
+    """
+    logs = np.log(np.asarray(numerators, np.float64) / np.asarray(denominators, np.float64))
+    mean = float(np.mean(logs))
+    if len(logs) < 2 or np.ptp(logs) == 0:  # one round, or the baseline against itself
+        return math.exp(mean), math.exp(mean), math.exp(mean)
+    low, high = stats.t.interval(confidence, len(logs) - 1, loc=mean, scale=stats.sem(logs))
+    return math.exp(mean), math.exp(low), math.exp(high)
+
+
+def _cpu_ms_per_image(model, dataset):
+    """CPU milliseconds per image over FLAGS.steps steps.
+
+    CPU time rather than wall time: a VM's CPU quota throttles wall-clock time in
+    fixed slices, while the CPU time a step consumes is what the strategy costs.
+    """
+    cpu = time.process_time()
+    model.fit(dataset, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, shuffle=False)
+    return 1000 * (time.process_time() - cpu) / (FLAGS.steps * FLAGS.batch_size)
 
 
 def main(argv):
@@ -76,32 +123,36 @@ def main(argv):
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     shape = (FLAGS.image_size, FLAGS.image_size, FLAGS.channels)
-    dataset = _dataset(FLAGS.batch_size, shape, FLAGS.num_identities)
+    images, labels = _batch(shape)
+    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    strategies = list(FLAGS.strategies)
+    baseline = strategies[0]
     devices = [d.device_type for d in tf.config.list_logical_devices()]
     print(f"backbone={FLAGS.backbone} input={shape} batch={FLAGS.batch_size} "
-          f"devices={devices} policy={keras.mixed_precision.global_policy().name}")
-    print(f"{'xla':<6}{'strategy':<16}{'images/s':>10}{'CPU ms/image':>14}   images/s per round")
+          f"devices={devices} policy={keras.mixed_precision.global_policy().name} "
+          f"rounds={FLAGS.rounds} x {FLAGS.steps} steps")
+    print(f"{'xla':<6}{'strategy':<15}{'GFLOP/step':>11}{'x ' + baseline:>10}"
+          f"{'CPU ms/img':>12}{'x ' + baseline + ' (95% CI)':>28}")
     for xla in (value.lower() == "true" for value in FLAGS.xla):
-        models = {name: _model(name, xla, shape) for name in STRATEGIES}
-        for model in models.values():  # compile and warm up outside the timing
+        models = {name: _model(name, xla, shape) for name in strategies}
+        flops = {}
+        for name, model in models.items():  # compile and warm up outside the timing
             model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)
-        rates = {name: [] for name in STRATEGIES}
-        cpu = {name: [] for name in STRATEGIES}
+            flops[name] = step_flops(model, images, labels)
+        cpu = {name: [] for name in strategies}
         for _ in range(FLAGS.rounds):
             for name, model in models.items():
-                rate, cpu_ms = _measure(model, dataset, FLAGS.steps)
-                rates[name].append(rate)
-                cpu[name].append(cpu_ms)
-        medians = {name: statistics.median(r) for name, r in rates.items()}
-        cpu_medians = {name: statistics.median(c) for name, c in cpu.items()}
-        for name in STRATEGIES:
-            rounds = " ".join(f"{r:.1f}" for r in rates[name])
-            print(f"{str(xla):<6}{name:<16}{medians[name]:>10.1f}{cpu_medians[name]:>14.3f}   "
-                  f"{rounds}", flush=True)
-        wall_ratio = medians["static"] / medians["dynamic"]
-        cpu_ratio = cpu_medians["dynamic"] / cpu_medians["static"]
-        print(f"{str(xla):<6}dynamic/static step cost: {wall_ratio:.3f}x wall, "
-              f"{cpu_ratio:.3f}x CPU (target <= 1.03x)")
+                cpu[name].append(_cpu_ms_per_image(model, dataset))
+        for name in strategies:
+            ratio, low, high = ratio_interval(cpu[name], cpu[baseline])
+            print(f"{str(xla):<6}{name:<15}{flops[name] / 1e9:>11.3f}"
+                  f"{flops[name] / flops[baseline]:>9.3f}x{statistics.median(cpu[name]):>12.3f}"
+                  f"{ratio:>13.3f}x [{low:.3f}, {high:.3f}]", flush=True)
+        if "dynamic" in cpu and baseline != "dynamic":
+            _, _, high = ratio_interval(cpu["dynamic"], cpu[baseline])
+            verdict = "holds" if high <= BASELINE_TARGET else "not shown"
+            print(f"{str(xla):<6}dynamic <= {BASELINE_TARGET}x {baseline}: {verdict} "
+                  f"(upper 95% bound {high:.3f}x)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""The arithmetic behind the benchmarks' figures (not their timings)."""
+
+import math
+
+import pytest
+
+from keras_dmtl.benchmarks.train_step import ratio_interval
+from keras_dmtl.benchmarks.train_step import step_flops
+from tests.core_helpers import make_batch
+from tests.core_helpers import make_model
+
+
+def test_ratio_interval_is_the_geometric_mean_with_a_t_interval():
+    ratio, low, high = ratio_interval([2.0, 2.2, 1.8, 2.0], [1.0, 1.0, 1.0, 1.0])
+    assert ratio == pytest.approx(math.exp(sum(map(math.log, [2.0, 2.2, 1.8, 2.0])) / 4))
+    assert low < ratio < high
+    # Drift common to both members of a pair cancels: same ratios, ten times slower.
+    assert ratio_interval([20.0, 22.0, 18.0, 20.0], [10.0] * 4) == pytest.approx(
+        (ratio, low, high))
+
+
+def test_ratio_interval_of_identical_or_single_rounds_is_a_point():
+    assert ratio_interval([3.0, 5.0], [3.0, 5.0]) == (1.0, 1.0, 1.0)
+    assert ratio_interval([2.0], [1.0]) == pytest.approx((2.0, 2.0, 2.0))
+
+
+def test_dynamic_step_adds_under_one_percent_of_the_static_flops():
+    images, labels = make_batch()
+    flops = {}
+    for name in ("static", "dynamic"):
+        model = make_model(name)
+        model.train_on_batch(images, labels)
+        flops[name] = step_flops(model, images, labels)
+    assert flops["static"] > 0
+    assert 1.0 < flops["dynamic"] / flops["static"] < 1.01
