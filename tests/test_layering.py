@@ -26,7 +26,7 @@ ALLOWED = {
     "evaluation": {"data"} | BASE,
     "training": {"data", "evaluation", "models", "weighting", "losses"} | BASE,
     "edge": {"data"} | BASE,
-    "export": {"data", "edge", "evaluation", "models", "training"} | BASE,
+    "export": {"data", "edge", "evaluation", "models", "training", "startup"} | BASE,
     "experiments": {"data", "evaluation", "models", "training", "weighting", "startup"} | BASE,
     "benchmarks": {"data", "edge", "evaluation", "models", "training", "weighting", "startup",
                    "export"} | BASE,
