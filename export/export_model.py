@@ -35,7 +35,8 @@ _EXPORT = config_flags.DEFINE_config_dict(
     "Export settings; default: the export group of the run's config.json. Override keys "
     "as --export.formats=\"('tflite_int8',)\", --export.representative_samples=200, "
     "--export.target_far=1e-4, --export.calibration_data=/path/to/faces (a face set of "
-    "many people, any layout train.py reads, whose every pair calibrates the thresholds).")
+    "many people, any layout train.py reads, whose every pair calibrates the thresholds), "
+    "--export.calibration_detector=haar (how faces are found in it; default the run's).")
 flags.register_validator("run_dir", lambda value: value or FLAGS.model,
                          "Give --run_dir or --model.")
 
@@ -56,7 +57,8 @@ def main(argv):
     # Only the keys given here change the run's own export settings.
     overrides = config_flags.get_override_values(FLAGS["export"])
     settings = {key: overrides[key] for key in ("formats", "representative_samples",
-                                                "target_far", "calibration_data")
+                                                "target_far", "calibration_data",
+                                                "calibration_detector")
                 if key in overrides}
     try:
         config_lib.validate(config_lib.update(config_lib.default_config(),

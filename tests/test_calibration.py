@@ -54,3 +54,28 @@ def test_an_impostor_at_similarity_one_keeps_the_threshold_a_cosine():
     scores = np.array([0.9, 0.95, 1.0, 0.3])
     result = calibrate(scores, np.array([True, True, False, False]), 1e-3)
     assert result["threshold"] == 1.0 and not result["backed"]
+
+
+@pytest.mark.parametrize("detector, expected", [(None, "none"), ("haar", "haar")])
+def test_calibration_photos_are_found_by_the_calibration_detector(monkeypatch, detector,
+                                                                   expected):
+    # A model trained on crops is calibrated on photos through a detector, as the
+    # unlock runtime sees them; a photo without a face is left out, not fatal.
+    from keras_dmtl.data.records import FaceArrays
+    from keras_dmtl.export import artifacts
+    from keras_dmtl.training.config import make_config
+
+    seen = {}
+
+    def fake_load_faces(records, image_size, channels, **kwargs):
+        seen.update(kwargs)
+        return FaceArrays(np.zeros((4, image_size, image_size, channels), np.uint8),
+                          np.array([0, 0, 1, 1]), np.full(4, -1), np.array(list("aabb")),
+                          ["a", "b"], [])
+
+    monkeypatch.setattr(artifacts, "read_dataset", lambda *args, **kwargs: None)
+    monkeypatch.setattr(artifacts, "load_faces", fake_load_faces)
+    images, subjects, source = artifacts._calibration_set(
+        make_config(), "/photos", detector, None, None)
+    assert seen["detector"] == expected and seen["skip_bad_images"] is True
+    assert subjects.tolist() == list("aabb") and source == "/photos"

@@ -64,15 +64,18 @@ def _score(outputs, reference, expression, pairs):
     }
 
 
-def _calibration_set(config, calibration_data, held_out_images, held_out_subjects):
+def _calibration_set(config, calibration_data, detector, held_out_images, held_out_subjects):
     """Images and subjects the thresholds are calibrated on: the user's face set
-    (any layout train.py reads, cropped as the run's were), else the run's
-    held-out subjects. Every pair of them is scored."""
+    (any layout train.py reads, found by `detector` or, when None, cropped as the
+    run's were), else the run's held-out subjects. Every pair of them is scored."""
     if not calibration_data:
         return held_out_images, held_out_subjects, "held-out subjects of the run"
     arrays = load_faces(read_dataset(calibration_data, "auto", skip_bad=config.skip_bad_images),
-                        config.image_size, config.channels, detector=config.detector,
-                        cache_dir=config.cache_dir, skip_bad_images=config.skip_bad_images)
+                        config.image_size, config.channels,
+                        detector=detector or config.detector, cache_dir=config.cache_dir,
+                        # A photo with no face found is left out (load_faces warns
+                        # with the count): the bound is computed on the pairs scored.
+                        skip_bad_images=True)
     arrays = arrays.subset(np.flatnonzero(arrays.identity >= 0))
     if len(np.unique(arrays.subject)) < 2:
         raise DataError(f"--export.calibration_data={calibration_data}: calibration needs "
@@ -90,7 +93,8 @@ def _calibrate(embeddings, subjects, target_far, source):
 
 
 def export_run(run_dir, out_dir, formats=None, representative_samples=None, name="dmtl",
-               target_far=None, model_path=None, calibration_data=None):
+               target_far=None, model_path=None, calibration_data=None,
+               calibration_detector=None):
     """Exports `run_dir/model.keras` to `formats` under `out_dir`, with the report.
 
     The run's held-out subjects (validation and test, the same split as
@@ -114,6 +118,10 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         calibration_data: a face set (any layout train.py reads) whose every
             pair calibrates the thresholds; default the run config's
             export.calibration_data, else the run's held-out subjects.
+        calibration_detector: how faces are found in calibration_data ("none",
+            "haar", ...); default the run config's export.calibration_detector,
+            else the run's own detector. Photos calibrating a model trained on
+            crops need one, as the unlock runtime uses one.
 
     Returns:
         The report dict (also `export_report.json`; `export_report.md` beside it).
@@ -126,6 +134,8 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         target_far = config.export.target_far
     if calibration_data is None:
         calibration_data = config.export.calibration_data
+    if calibration_detector is None:
+        calibration_detector = config.export.get("calibration_detector")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--export.formats: unknown {unknown}; choose from "
@@ -150,7 +160,7 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
     representative = splits.train.images[rng.permutation(len(splits.train))[
         :representative_samples]].astype(np.float32)
     calibration_images, calibration_subjects, source = _calibration_set(
-        config, calibration_data, held_out_images, subjects)
+        config, calibration_data, calibration_detector, held_out_images, subjects)
     held_out_only = calibration_images is held_out_images
 
     def score(predict, outputs):

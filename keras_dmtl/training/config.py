@@ -93,6 +93,9 @@ def default_config():
     # A face set (any layout train.py reads) whose every pair calibrates the
     # thresholds; None: the run's held-out subjects.
     config.export.calibration_data = config_dict.placeholder(str)
+    # How faces are found in calibration_data (none, haar, mtcnn, yunet:...); None:
+    # the run's detector. Photos need one when the model was trained on crops.
+    config.export.calibration_detector = config_dict.placeholder(str)
     # --- comparison runner (keras_dmtl.experiments.compare)
     config.experiment = ml_collections.ConfigDict()
     config.experiment.out_dir = "experiments/generated"
