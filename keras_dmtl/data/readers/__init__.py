@@ -29,9 +29,11 @@ from keras_dmtl.data.readers.combining import combine
 from keras_dmtl.data.readers.dispatch import detect_format
 from keras_dmtl.data.readers.dispatch import read_dataset
 from keras_dmtl.data.readers.fer2013 import read_fer2013
+from keras_dmtl.data.readers.jaffe import read_jaffe
 from keras_dmtl.data.readers.lfw import read_lfw
 from keras_dmtl.data.readers.lfw import read_lfw_pairs
 from keras_dmtl.data.readers.manifest import read_manifest
+from keras_dmtl.data.readers.orl import read_orl
 from keras_dmtl.data.readers.oulu_casia import read_oulu_casia
 from keras_dmtl.data.readers.registry import DatasetFormat
 from keras_dmtl.data.readers.registry import available
@@ -51,9 +53,11 @@ __all__ = [
     "read_ckplus48",
     "read_dataset",
     "read_fer2013",
+    "read_jaffe",
     "read_lfw",
     "read_lfw_pairs",
     "read_manifest",
+    "read_orl",
     "read_oulu_casia",
     "register",
 ]
