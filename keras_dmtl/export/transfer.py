@@ -144,6 +144,11 @@ def _expression_report(probabilities, expressions, expression_names, model_label
             "macro_f1": result["macro_f1"], "not_in_model": skipped}
 
 
+def _figure(value):
+    """A rate to three decimals, or the reason there is none ("not enough pairs")."""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def _print(report, name):
     print(f"{name}: {report['faces']} faces of {report['subjects']} people")
     print(f"  at the export's threshold {report['threshold']:.3f}: FAR "
@@ -152,7 +157,7 @@ def _print(report, name):
           f" TAR {report['tar_at_threshold']:.3f} over {report['genuine_pairs']} genuine pairs")
     print(f"  AUC {report['auc']:.4f}; similarity median impostor "
           f"{report['impostor_similarity_median']:.3f}, genuine "
-          f"{report['genuine_similarity_median']:.3f}; TAR@FAR=1e-3 {report['tar@far=0.001']}")
+          f"{report['genuine_similarity_median']:.3f}; TAR@FAR=1e-3 {_figure(report['tar@far=0.001'])}")
     expression = report.get("expression")
     if expression and expression["images"]:
         print(f"  expression accuracy {expression['accuracy']:.3f}, macro-F1 "
