@@ -66,8 +66,9 @@ class VerificationBinCallback(keras.callbacks.Callback):
     of squared distances; here every midpoint of the cosine scores is tried,
     which is the same ranking with an exact search.
 
-    The sets are read and decoded when the callback is made, so a bad .bin stops
-    a run before it trains. Their crops go through `preprocess_crop` as the
+    The model is a `DynamicMultiTaskModel`; only its embedding is computed. The
+    sets are read and decoded when the callback is made, so a bad .bin stops a
+    run before it trains. Their crops go through `preprocess_crop` as the
     training crops do (size, channels; the model rescales pixels itself).
 
     Args:
