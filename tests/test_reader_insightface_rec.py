@@ -68,6 +68,15 @@ def test_images_and_identities_come_back_in_record_order(tmp_path):
     faces.close()
 
 
+def test_a_record_that_is_no_labelled_image_is_named(tmp_path):
+    write_layout(tmp_path, bad_entry=True)
+    faces = InsightfaceRec(str(tmp_path))
+    assert faces[6][1] == 2
+    with pytest.raises(DataError, match=r"train.rec record 8 \(offset \d+\): its label 5 is "
+                                        r"beyond the 3 classes of property"):
+        faces[7]
+
+
 def test_records_point_into_the_rec_file_and_decode(tmp_path):
     write_insightface_set(tmp_path)
     records = read_insightface_rec(str(tmp_path))
