@@ -51,6 +51,11 @@ def _summary(metrics, out_dir):
             f"{split:>10}: expression accuracy {expression if expression is None else f'{expression:.3f}'}"
             f", verification AUC {verification.get('auc', float('nan')):.3f}"
             f", verification accuracy {verification.get('accuracy', float('nan')):.3f}")
+    for name, entries in metrics.get("verification_bins", {}).items():
+        if entries:
+            last = entries[-1]
+            lines.append(f"{name:>10}: accuracy-flip {last['accuracy']:.4f} +- "
+                         f"{last['accuracy_std']:.4f} (10-fold, step {last['step']})")
     weights = metrics["final_task_weights"]
     lines.append(f"final task weights: face {weights['w_face']}, expression {weights['w_expression']}")
     return "\n".join(lines)

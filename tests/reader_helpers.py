@@ -10,6 +10,7 @@ tests/test_readers.py runs the shared reader contract on each of them.
 
 import importlib
 import os
+import struct
 
 import cv2
 import numpy as np
@@ -52,3 +53,62 @@ def layout_writer(name):
         pytest.fail(f"Dataset format {name!r} is registered but {module_name} does not "
                     f"define write_layout(directory, bad_entry=False): add its test.")
     return writer
+
+
+# --- MXNet RecordIO, written with struct as dmlc-core's RecordIOWriter does ---------
+
+RECORDIO_MAGIC = struct.pack("<I", 0xCED7230A)
+
+
+def pack_image_record(labels, payload, record_id=0, record_id2=0):
+    """An MXNet image record: header "IfQQ" (flag, label, id, id2), labels, payload.
+
+    One label goes in the header (flag 0); several follow it as float32 (flag = count),
+    as `mxnet.recordio.pack` writes them.
+    """
+    labels = [float(v) for v in np.atleast_1d(labels)]
+    if len(labels) == 1:
+        return struct.pack("<IfQQ", 0, labels[0], record_id, record_id2) + payload
+    return (struct.pack("<IfQQ", len(labels), 0.0, record_id, record_id2)
+            + np.asarray(labels, "<f4").tobytes() + payload)
+
+
+def _frame(flag, data):
+    padding = b"\0" * (-len(data) % 4)
+    return RECORDIO_MAGIC + struct.pack("<I", (flag << 29) | len(data)) + data + padding
+
+
+def frame_record(data):
+    """One record's bytes in a .rec file: split where the magic sits at a 4-aligned
+    position of the data (the magic itself dropped), flags 1 / 2 / 3 on the parts."""
+    cuts = [i for i in range(0, len(data) - len(data) % 4, 4)
+            if data[i:i + 4] == RECORDIO_MAGIC]
+    if not cuts:
+        return _frame(0, data)
+    starts = [0] + [cut + 4 for cut in cuts]
+    ends = cuts + [len(data)]
+    flags = [1] + [2] * (len(cuts) - 1) + [3]
+    return b"".join(_frame(flag, data[start:end])
+                    for flag, start, end in zip(flags, starts, ends))
+
+
+def write_recordio(rec_path, idx_path, records):
+    """Writes (key, record bytes) pairs as a .rec file and its .idx ("key\\toffset")."""
+    os.makedirs(os.path.dirname(rec_path), exist_ok=True)
+    offset, lines, chunks = 0, [], []
+    for key, data in records:
+        framed = frame_record(data)
+        lines.append(f"{key}\t{offset}\n")
+        chunks.append(framed)
+        offset += len(framed)
+    with open(rec_path, "wb") as handle:
+        handle.write(b"".join(chunks))
+    write_text(idx_path, "".join(lines))
+    return str(rec_path), str(idx_path)
+
+
+def jpeg_bytes(value, size=8):
+    """A flat gray JPEG of the given pixel value."""
+    ok, encoded = cv2.imencode(".jpg", np.full((size, size, 3), value, np.uint8))
+    assert ok
+    return encoded.tobytes()

@@ -1,4 +1,5 @@
-"""The LFW-style identity reader and the LFW pairs files, on tiny fixtures."""
+"""The folder-per-identity reader (LFW, CASIA-WebFace, VGGFace2) and the LFW pairs
+files, on tiny fixtures."""
 
 import os
 
@@ -36,6 +37,24 @@ def test_lfw_identities_without_expressions(tmp_path):
     assert records.expression.tolist() == [-1] * 4
     assert records.expression_names == []
     assert records.subject.tolist() == ["Ann_Lee", "Ann_Lee", "Bob_Smith", "Cy_Twombly"]
+
+
+@pytest.mark.parametrize("people, files", [
+    (("0000045", "0000099", "0000100"), ("001.jpg", "002.jpg")),  # CASIA-WebFace
+    (("n000002", "n000003", "n000004"), ("0001_01.jpg", "0002_01.jpg")),  # VGGFace2
+])
+def test_other_folder_per_identity_sets_read_the_same_way(tmp_path, people, files):
+    for person in people:
+        for name in files:
+            write_image(tmp_path / person / name)
+    write_text(tmp_path / "train_list.txt", f"{people[0]}/{files[0]}\n")
+    assert readers.detect_format(str(tmp_path)) == "lfw"
+    records = readers.read_dataset(str(tmp_path))
+    assert records.identity_names == list(people)
+    assert records.identity.tolist() == [0, 0, 1, 1, 2, 2]
+    assert records.subject.tolist() == [p for p in people for _ in files]
+    assert (records.expression == -1).all()
+    assert os.path.basename(records.sources[1]) == files[1]
 
 
 def test_lfw_stray_file_is_named(tmp_path):

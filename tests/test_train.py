@@ -15,6 +15,7 @@ from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.config import with_updates
 from keras_dmtl.training.run import train
+from tests.test_verification_callback import write_synthetic_bin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +57,10 @@ def test_generated_faces_train_above_chance(tmp_path, cache_dir):
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypatch):
     # dynamic: a strategy that trains the weight unit, whose optimizer must resume too.
+    # A verification .bin scored every 3 steps: its history must resume as well.
+    bins = (write_synthetic_bin(tmp_path / "synthetic.bin"),)
     config = _config(tmp_path / "run", cache_dir, epochs=2, image_size=32, jit_compile=False,
+                     verification_bins=bins, verification_every_steps=3,
                      **{"weighting.name": "dynamic"})
     original = callbacks.StepHistory.on_train_batch_end
     interrupted = {}
@@ -90,6 +94,14 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, cache_dir, monkeypa
     assert int(final.weight_optimizer.iterations) == 2 * steps
     final_moments = [v.numpy() for v in final.optimizer.variables if "momentum" in v.path]
     assert any(not np.allclose(a, b) for a, b in zip(saved_moments, final_moments))
+    # Scored at every third step and after the last, each step once across the restart.
+    scored = json.loads((tmp_path / "run" / "metrics.json").read_text())["verification_bins"]
+    expected = list(range(3, 2 * steps + 1, 3)) + ([2 * steps] if 2 * steps % 3 else [])
+    assert [entry["step"] for entry in scored["synthetic"]] == expected
+    assert all(0.0 <= entry["accuracy"] <= 1.0 for entry in scored["synthetic"])
+    saved = [entry["step"] for entry in state["verification_history"]["synthetic"]]
+    assert saved == [step for step in expected if step % 3 == 0]  # the last, if extra, is not
+    assert list((tmp_path / "run" / "logs" / "verification").rglob("events.out.tfevents*"))
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path, cache_dir):

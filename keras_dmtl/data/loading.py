@@ -26,6 +26,7 @@ from keras_dmtl.data.detection import check_image_size
 from keras_dmtl.data.detection import largest_face
 from keras_dmtl.data.detection import make_detector
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.records import EncodedImage
 from keras_dmtl.data.records import FaceArrays
 from keras_dmtl.io_utils import atomic_path
 
@@ -52,33 +53,61 @@ def _header_size(data):
 
 
 def decode_image(source):
-    """Returns an RGB (or grayscale) uint8 image from a path or an array, or None.
+    """Returns an RGB (or grayscale) uint8 image from a path, an array or an
+    `EncodedImage`, or None when it cannot be read or decoded.
 
     A file over `MAX_IMAGE_BYTES`, or whose header gives more than
     `keras_dmtl.data.detection.MAX_IMAGE_PIXELS`, is refused before it is decoded.
 
     Raises:
         ImageTooLargeError: over either cap.
+        DataError: an `EncodedImage` whose container is corrupt (named).
     """
     if isinstance(source, np.ndarray):
         check_image_size(*source.shape[:2])
         return source
-    try:
-        with open(source, "rb") as stream:
-            data = stream.read(MAX_IMAGE_BYTES + 1)
-    except OSError:
-        return None
+    if isinstance(source, EncodedImage):
+        data = source.read(MAX_IMAGE_BYTES)
+        if data is None:
+            raise _over_byte_limit(source)
+    else:
+        try:
+            with open(source, "rb") as stream:
+                data = stream.read(MAX_IMAGE_BYTES + 1)
+        except OSError:
+            return None
+    return decode_bytes(data, str(source))
+
+
+def decode_bytes(data, name="image"):
+    """Decodes an encoded image (JPEG, PNG, ...) held in memory to RGB uint8, or None.
+
+    Args:
+        data: the encoded bytes.
+        name: names the image in the size error.
+
+    Returns:
+        (H, W, 3) RGB uint8, or None when the bytes are not a readable image.
+
+    Raises:
+        ImageTooLargeError: over `MAX_IMAGE_BYTES`, or a header that gives more
+            than `MAX_IMAGE_PIXELS` (checked before decoding).
+    """
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLargeError(f"{source}: over the {MAX_IMAGE_BYTES >> 20} MiB limit of "
-                                 "an image file; scale it down first.")
+        raise _over_byte_limit(name)
     size = _header_size(data)
     if size is None:
         return None
-    check_image_size(*size, name=source)
+    check_image_size(*size, name=name)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _over_byte_limit(name):
+    return ImageTooLargeError(f"{name}: over the {MAX_IMAGE_BYTES >> 20} MiB limit of an "
+                              "image file; scale it down first.")
 
 
 def face_crop(image, detector, image_size, channels, margin):
@@ -103,6 +132,8 @@ def cache_key(records, image_size, channels, detector, margin):
     for source in records.sources:
         if isinstance(source, np.ndarray):
             digest.update(np.ascontiguousarray(source).tobytes())
+        elif isinstance(source, EncodedImage):
+            digest.update(source.fingerprint().encode())
         else:
             try:
                 stat = os.stat(source)
@@ -150,12 +181,17 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
     progress = tqdm.tqdm(records.sources, desc=f"Aligning {records.dataset} faces",
                          unit="image", disable=None)
     for index, source in enumerate(progress):
-        name = source if isinstance(source, str) else f"{records.dataset} sample {index}"
+        name = (f"{records.dataset} sample {index}" if isinstance(source, np.ndarray)
+                else str(source))
         try:
             image = decode_image(source)
             problem = "unreadable or corrupt" if image is None else None
         except ImageTooLargeError:
             image, problem = None, "over the size limit"
+        except DataError:  # a corrupt container (EncodedImage); the message names where
+            if not skip_bad_images:
+                raise
+            image, problem = None, "unreadable or corrupt"
         if image is not None:
             crop = face_crop(image, face_detector, image_size, channels, margin)
             problem = "no face found" if crop is None else None

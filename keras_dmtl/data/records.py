@@ -5,8 +5,9 @@ TF-free on purpose: readers and the on-device runtime import this module.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -33,7 +34,28 @@ class DataError(ValueError):
     """Bad input data: the message names the file or flag and says what to do."""
 
 
-Source = Union[str, np.ndarray]
+class EncodedImage(abc.ABC):
+    """An encoded image (JPEG, PNG) stored inside a larger file, read on demand.
+
+    Formats that pack many images into one file (insightface's RecordIO) give one
+    per sample, so that records stay small until `load_faces` decodes them.
+    `str()` names it in messages ("train.rec at offset 1024").
+    """
+
+    @abc.abstractmethod
+    def read(self, max_bytes: int) -> Optional[bytes]:
+        """The encoded bytes, or None when they are over `max_bytes`.
+
+        Raises:
+            DataError: the container is corrupt where this image should be.
+        """
+
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """A string that changes whenever the bytes may have (the crop cache's key)."""
+
+
+Source = Union[str, np.ndarray, EncodedImage]
 
 
 @dataclasses.dataclass
@@ -41,8 +63,9 @@ class FaceRecords:
     """Labelled face samples as a reader found them, before decoding.
 
     Attributes:
-        sources: one entry per sample: an image file path, or an in-memory uint8
-            image (H, W) or (H, W, C) for formats that embed pixels (FER2013).
+        sources: one entry per sample: an image file path, an in-memory uint8
+            image (H, W) or (H, W, C) for formats that embed pixels (FER2013), or
+            an `EncodedImage` for formats that pack encoded images into one file.
         identity: int64 (N,), index into `identity_names`, or -1 when absent.
         expression: int64 (N,), index into `expression_names`, or -1 when absent.
         subject: str (N,), the key that splits must keep together (a person, or

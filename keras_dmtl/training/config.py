@@ -79,6 +79,11 @@ def default_config():
     config.mixed_precision = False  # mixed_float16 (GPU)
     config.seed = 0  # splits, generated data, shuffling, augmentation, weights
     config.verbose = 1  # Keras progress output: 0, 1 or 2
+    # insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin) scored during
+    # training: 10-fold accuracy with flipped images, into TensorBoard and
+    # metrics.json. () = none. Read safely: a .bin that asks to import code is refused.
+    config.verification_bins = ()
+    config.verification_every_steps = 1000  # and after the last step
     # --- run folder
     config.out_dir = config_dict.placeholder(str)  # default runs/<weighting>_<backbone>_seed<seed>
     config.resume = False  # continue the run in out_dir from its checkpoint
@@ -127,6 +132,7 @@ NUMERIC_BOUNDS = {
     "weight_lr": (0.0, 10.0, True),
     "seed": (0, 2**31 - 1, True),
     "verbose": (0, 2, True),
+    "verification_every_steps": (1, None, True),
     "export.representative_samples": (1, None, True),
     "export.target_far": (0.0, 1.0, False),
     "experiment.folds": (2, None, True),
@@ -143,7 +149,7 @@ CHOICES = {
 # or exports, never what it learns from or what it is. Every other key must
 # equal the run's config.json.
 RESUMABLE_PREFIXES = ("epochs", "resume", "out_dir", "cache_dir", "jit_compile", "verbose",
-                      "export.", "experiment.")
+                      "verification_", "export.", "experiment.")
 
 
 def flatten(config, prefix=""):
@@ -216,6 +222,10 @@ def validate(config):
     if config.data_dir is None and config.dataset != "auto":
         raise ValueError(f"--config.dataset={config.dataset} needs the dataset: give "
                          "--config.data_dir=<its folder or CSV>.")
+    bins = config.verification_bins
+    if not isinstance(bins, (tuple, list)) or not all(isinstance(p, str) for p in bins):
+        raise ValueError(f"--config.verification_bins={bins}: give a tuple of .bin paths, "
+                         "e.g. \"('/data/lfw.bin', '/data/agedb_30.bin')\".")
     unknown = sorted(set(config.export.formats) - set(EXPORT_FORMATS))
     if unknown:
         raise ValueError(f"--config.export.formats: unknown {unknown}; choose from "

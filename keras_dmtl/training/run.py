@@ -30,6 +30,7 @@ from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
 from keras_dmtl.training.callbacks import EpochCheckpoint
 from keras_dmtl.training.callbacks import StepHistory
+from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training import config as config_lib
@@ -289,6 +290,14 @@ def train(config):
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(config.seed)
+    # Read before the training data, so that a bad .bin stops the run at once.
+    verification = None
+    if config.verification_bins:
+        verification = VerificationBinCallback(
+            config.verification_bins, config.verification_every_steps, config.image_size,
+            config.channels, log_dir=os.path.join(config.out_dir, "logs", "verification"),
+            initial_step=state["global_step"] if state else 0,
+            history=state.get("verification_history") if state else None)
 
     splits = split_arrays(load_arrays(config), config)
     _check_or_write_labels(config.out_dir, splits, resuming=state is not None)
@@ -312,8 +321,10 @@ def train(config):
         step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"))
     callbacks = [
         step_history,
+        *([verification] if verification else []),
         keras.callbacks.TensorBoard(os.path.join(config.out_dir, "logs"), update_freq="epoch"),
-        EpochCheckpoint(config.out_dir, step_history, epoch_history),
+        EpochCheckpoint(config.out_dir, step_history, epoch_history,
+                        verification.history if verification else None),
     ]
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
@@ -329,6 +340,8 @@ def train(config):
         },
         "train_mode_last_epoch": {k: v[-1] for k, v in epoch_history.items()},
     }
+    if verification:
+        metrics["verification_bins"] = verification.history
     for name in ("train", "validation", "test"):
         metrics[name] = evaluate_split(model, getattr(splits, name),
                                        splits.verification_subjects[name], seed=config.seed)

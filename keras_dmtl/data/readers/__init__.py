@@ -1,8 +1,9 @@
 """Readers for the face datasets this project trains and evaluates on.
 
 Each reader walks one published layout and returns a `FaceRecords`: file paths (or,
-for FER2013, in-memory 48x48 images), identity and expression indices, and the
-subject key that splits must keep together. Nothing is decoded here.
+for FER2013, in-memory 48x48 images; for insightface's RecordIO sets, `EncodedImage`
+records inside train.rec), identity and expression indices, and the subject key
+that splits must keep together. Nothing is decoded here.
 
 Expression labels are mapped onto `CANONICAL_EXPRESSIONS` (see
 `canonical_expression`), so that records from several datasets share one label
@@ -29,6 +30,8 @@ from keras_dmtl.data.readers.combining import combine
 from keras_dmtl.data.readers.dispatch import detect_format
 from keras_dmtl.data.readers.dispatch import read_dataset
 from keras_dmtl.data.readers.fer2013 import read_fer2013
+from keras_dmtl.data.readers.insightface_rec import InsightfaceRec
+from keras_dmtl.data.readers.insightface_rec import read_insightface_rec
 from keras_dmtl.data.readers.jaffe import read_jaffe
 from keras_dmtl.data.readers.lfw import read_lfw
 from keras_dmtl.data.readers.lfw import read_lfw_pairs
@@ -43,6 +46,7 @@ from keras_dmtl.data.readers.registry import register
 __all__ = [
     "DatasetFormat",
     "IMAGE_EXTENSIONS",
+    "InsightfaceRec",
     "available",
     "canonical_expression",
     "combine",
@@ -53,6 +57,7 @@ __all__ = [
     "read_ckplus48",
     "read_dataset",
     "read_fer2013",
+    "read_insightface_rec",
     "read_jaffe",
     "read_lfw",
     "read_lfw_pairs",

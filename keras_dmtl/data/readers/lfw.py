@@ -1,4 +1,10 @@
-"""LFW-style identity sets: one folder of images per person; and LFW's pairs files."""
+"""Identity sets with one folder of images per person; and LFW's pairs files.
+
+The one layout of LFW (Ann_Lee/Ann_Lee_0001.jpg), CASIA-WebFace (0000045/001.jpg),
+VGGFace2 (n000002/0001_01.jpg) and any "one folder per person" set: the folder
+name is the identity, file names carry nothing. Registered as "lfw", the name it
+had before it was generalised, so that saved configs keep working.
+"""
 
 from __future__ import annotations
 
@@ -39,10 +45,12 @@ def _is_lfw_root(root: str) -> bool:
 
 @register("lfw", takes=FOLDER, matches=_is_lfw_root, specificity=FALLBACK)
 def read_lfw(root: str, skip_bad: bool = False) -> FaceRecords:
-    """Reads an LFW-style identity set: one folder of images per person.
+    """Reads an identity set with one folder of images per person.
 
-    Layout: root/<Name>/<Name>_####.jpg. Files directly under root (pairs.txt,
-    lfw-names.txt) are ignored. Expressions are absent.
+    Layout: root/<person>/<any name>.jpg, e.g. LFW's root/Ann_Lee/Ann_Lee_0001.jpg,
+    CASIA-WebFace's root/0000045/001.jpg or VGGFace2's root/n000002/0001_01.jpg.
+    Files directly under root (pairs.txt, lfw-names.txt, train_list.txt) are
+    ignored. Expressions are absent.
 
     Args:
         root: the folder of person folders.
@@ -52,7 +60,7 @@ def read_lfw(root: str, skip_bad: bool = False) -> FaceRecords:
     Returns:
         FaceRecords with identity = subject = the folder name and expression -1.
     """
-    require_directory(root, "LFW")
+    require_directory(root, "folder-per-identity (LFW, CASIA-WebFace, VGGFace2)")
     bad = BadEntries(skip_bad, root, "entries")
     sources, identities = [], []
     for person in subdirectories(root):
@@ -61,7 +69,8 @@ def read_lfw(root: str, skip_bad: bool = False) -> FaceRecords:
             path = os.path.join(person_dir, name)
             if os.path.isdir(path) or not is_image(name):
                 bad.reject(
-                    f"{path} is not an image: an LFW-style root holds one folder of "
+                    f"{path} is not an image: a folder-per-identity root (LFW, "
+                    f"CASIA-WebFace, VGGFace2) holds one folder of "
                     f"{'/'.join(IMAGE_EXTENSIONS)} images per person; move it out or "
                     f"point at the right folder."
                 )
