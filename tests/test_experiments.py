@@ -63,3 +63,24 @@ def test_unknown_method_names_the_setting():
     assert len(sweep) == 11
     assert not math.isnan(sweep[3].kwargs["weights"][0])
     assert {methods.SINGLE_FACE, methods.SINGLE_EXPRESSION} <= {m.label for m in sweep}
+
+
+def test_paired_difference_pairs_cells_by_fold_and_seed():
+    # Fold effects (0.9 vs 0.5) dwarf the method effect (+0.02 every time): pairing
+    # shows it, an unpaired comparison of the means' spreads would not.
+    cells = []
+    for fold, base in enumerate((0.9, 0.5, 0.7, 0.6)):
+        cells.append({"method": "dynamic", "fold": fold, "seed": 0,
+                      "expression_accuracy": base + 0.02 + 0.001 * fold})
+        cells.append({"method": "static_w1=0.5", "fold": fold, "seed": 0,
+                      "expression_accuracy": base})
+    result = report.paired_difference(cells, "dynamic", "static_w1=0.5", "expression_accuracy")
+    assert result["pairs"] == 4 and result["wins"] == 4
+    assert result["mean"] == pytest.approx(0.0215)
+    assert 0 < result["low"] < result["mean"] < result["high"]
+    table = report.claim_table(cells)
+    assert "dynamic > static_w1=0.5" in table
+    # Comparisons whose methods were not run are left out.
+    assert "verification_auc" not in table
+    assert report.paired_difference(cells[:2], "dynamic", "static_w1=0.5",
+                                    "expression_accuracy") is None

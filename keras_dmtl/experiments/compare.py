@@ -177,6 +177,8 @@ def _write_reports(out_dir, cells, methods):
     with atomic_path(os.path.join(out_dir, "results.md")) as temporary:
         with open(temporary, "w") as stream:
             stream.write(report.markdown_table(rows))
+            stream.write("\nThe paper's claim, paired by fold and seed:\n\n")
+            stream.write(report.claim_table(cells))
     dynamic = [m.label for m in methods if m.strategy != "static"]
     report.plot_static_sweep(os.path.join(out_dir, "static_sweep.png"), rows, dynamic)
     for label in dynamic:

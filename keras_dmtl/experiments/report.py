@@ -4,6 +4,7 @@ import csv
 import math
 
 import numpy as np
+from scipy import stats
 
 from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl.experiments.methods import SINGLE_EXPRESSION
@@ -60,6 +61,71 @@ def summarise(cells, method_order):
                 gains.append((row[metric][0] - reference) / reference)
         row["delta_m"] = 100.0 * float(np.mean(gains)) if len(gains) == 2 else math.nan
     return rows
+
+
+# The paper's claim, "dynamic >= static >= single task", as paired comparisons:
+# (method, against, metric). Each task is judged on its own metric.
+CLAIM_COMPARISONS = (
+    ("dynamic", "static_w1=0.5", "expression_accuracy"),
+    ("static_w1=0.5", SINGLE_EXPRESSION, "expression_accuracy"),
+    ("dynamic", "static_w1=0.5", "verification_auc"),
+    ("static_w1=0.5", SINGLE_FACE, "verification_auc"),
+    ("dynamic", "static_w1=0.5", "verification_accuracy"),
+    ("static_w1=0.5", SINGLE_FACE, "verification_accuracy"),
+)
+
+
+def paired_difference(cells, method, against, metric, confidence=0.95):
+    """`method` minus `against` on `metric`, paired by (fold, seed).
+
+    Pairing removes what a fold's people and a seed do to both methods alike,
+    which is most of the spread between cells.
+
+    Args:
+        cells: the comparison's cells (dicts with method, fold, seed, metrics).
+        method, against: method labels.
+        metric: a column of `METRICS`.
+        confidence: coverage of the Student t interval of the mean difference.
+
+    Returns:
+        dict: mean, low, high, pairs and wins (pairs where `method` is higher),
+        or None with fewer than two pairs.
+    """
+    values = {(c["method"], c["fold"], c["seed"]): c.get(metric, math.nan) for c in cells}
+    keys = sorted((f, s) for (m, f, s) in values if m == method and (against, f, s) in values)
+    differences = np.array([values[(method,) + k] - values[(against,) + k] for k in keys],
+                           np.float64)
+    differences = differences[np.isfinite(differences)]
+    if len(differences) < 2:
+        return None
+    mean = float(differences.mean())
+    if np.ptp(differences) == 0:
+        low = high = mean
+    else:
+        low, high = stats.t.interval(confidence, len(differences) - 1, loc=mean,
+                                     scale=stats.sem(differences))
+    return {"mean": mean, "low": float(low), "high": float(high),
+            "pairs": int(len(differences)), "wins": int((differences > 0).sum())}
+
+
+def claim_table(cells, comparisons=CLAIM_COMPARISONS):
+    """The paired comparisons as a Markdown table with a verdict per row.
+
+    ">=" holds when the interval lies above zero, "<" when below, "~" (no
+    difference shown) when it spans zero. Comparisons whose methods were not
+    run are left out.
+    """
+    lines = ["| comparison | metric | mean difference (95 % CI) | wins | verdict |",
+             "|---|---|---|---|---|"]
+    for method, against, metric in comparisons:
+        result = paired_difference(cells, method, against, metric)
+        if result is None:
+            continue
+        verdict = (">" if result["low"] > 0 else "<" if result["high"] < 0 else "~")
+        lines.append(f"| {method} vs {against} | {metric} | {result['mean']:+.3f} "
+                     f"({result['low']:+.3f} .. {result['high']:+.3f}) | "
+                     f"{result['wins']}/{result['pairs']} | {method} {verdict} {against} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(rows):
