@@ -61,7 +61,7 @@ def default_config():
     config.expression_loss.macro_f1_weight = 0.0
     config.weighting = ml_collections.ConfigDict()
     # A strategy of keras_dmtl.weighting. GradNorm had the best Delta_m on real
-    # faces (CK+48, 5 subject folds; README "Results on real faces"); "dynamic" is
+    # faces (CK+48, 10 subject folds; README "Results on real faces"); "dynamic" is
     # the paper's scheme, reproduced faithfully.
     config.weighting.name = "gradnorm"
     # The strategy's constructor arguments; configs/default.py:<name> fills in
