@@ -13,6 +13,20 @@ from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 from keras_dmtl.models.network import build_network
 
 TASK_NAMES = ("face", "expression")
+
+
+def spans_workers(strategy):
+    """Whether `strategy` all-reduces across processes (a MultiWorkerMirroredStrategy
+    cluster of more than one worker), where Keras reduces step outputs its own way.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+
+    Returns:
+        True when replicas live in more than one process.
+    """
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
 # Per-step values kept in `last_step` for plots and TensorBoard, in this order.
 STEP_VALUE_NAMES = (
     "loss",
@@ -39,8 +53,11 @@ class DynamicMultiTaskModel(keras.Model):
       alone through `weight_optimizer`, with its own learning rate.
 
     Losses are exact over the global batch under tf.distribute (per-replica sums
-    are all-reduced and the gradient is scaled by the replica count), and the
-    mixed_float16 policy gets loss scaling on both optimizers.
+    are all-reduced and the gradient is scaled by the replica count), also across
+    machines under `tf.distribute.MultiWorkerMirroredStrategy` (see
+    `_maybe_symbolic_build` and `spans_workers` for the two Keras 3 gaps this
+    model closes there), and the mixed_float16 policy gets loss scaling on both
+    optimizers.
 
     Args:
         num_identities: identity classes (from the data).
@@ -143,6 +160,11 @@ class DynamicMultiTaskModel(keras.Model):
 
     def call(self, images, training=False):
         return self.network(images, training=training)
+
+    @property
+    def trunk(self):
+        """The shared trunk: a functional model named after its backbone."""
+        return self.network.get_layer(self.architecture["backbone"])
 
     @property
     def identity_head(self):
@@ -340,7 +362,28 @@ class DynamicMultiTaskModel(keras.Model):
                 outputs[f"{task}_logits"],
                 sample_weight=label_mask(task_labels),
             )
-        return {metric.name: metric.result() for metric in self.metrics}
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        if spans_workers(tf.distribute.get_strategy()):
+            # Keras 3.15 reduces step outputs across workers with
+            # strategy.reduce("MEAN", value, axis=0), which fails on a scalar
+            # ("Invalid reduction dimension 0 for input with 0 dimensions",
+            # keras-team/keras#20585, tensorflow/tensorflow#72388). Each value as a
+            # vector of one reduces to the mean over replicas, a scalar again.
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Skips Keras' symbolic build: this model is built by `__init__` and
+        `compile` (variables, both optimizers, metrics), so it has nothing to do.
+
+        Under MultiWorkerMirroredStrategy, Keras 3.15 (keras/src/backend/
+        tensorflow/trainer.py) first reduces the first distributed batch with
+        strategy.reduce("MEAN", (images, labels)), which fails on the tuple
+        ("Attempt to convert a value (PerReplica...) to a Tensor",
+        keras-team/keras#20585) before it looks whether anything needs building.
+        """
+        if not (self.built and self.optimizer is not None and self.optimizer.built):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # ----------------------------------------------------------- serialization
 
