@@ -79,6 +79,8 @@ class DynamicMultiTaskModel(keras.Model):
             "softmax" (the paper's), "cosface" or "arcface". Margin heads add
             their margin to the logits the identity loss sees.
         identity_head_kwargs: the head's arguments (e.g. scale, margin).
+        frozen_batchnorm: names of BatchNormalization layers kept in inference
+            mode for good (see `freeze_batchnorm`).
 
     Example:
 
@@ -109,6 +111,7 @@ class DynamicMultiTaskModel(keras.Model):
         weight_unit_options=None,
         identity_head="softmax",
         identity_head_kwargs=None,
+        frozen_batchnorm=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,6 +138,8 @@ class DynamicMultiTaskModel(keras.Model):
         self.network = build_network(
             **{**self.architecture, "weight_unit_options": unit_options}
         )
+        self.frozen_batchnorm = ()
+        self.freeze_batchnorm(frozen_batchnorm)
         self.center_loss_alpha = float(center_loss_alpha)
         self.center_loss = CenterLoss(
             num_identities, embedding_dim, beta=center_loss_beta, name="center_loss"
@@ -175,6 +180,45 @@ class DynamicMultiTaskModel(keras.Model):
     def weight_unit(self):
         """The dynamic-weight-unit layer."""
         return self.network.get_layer(WEIGHT_UNIT_NAME)
+
+    def batch_norm_layers(self, within=None):
+        """The network's BatchNormalization layers, nested ones included.
+
+        Args:
+            within: names of network layers; only BatchNorm layers that are, or
+                are inside, one of them. None: all.
+        """
+        pending = [layer for layer in self.network.layers
+                   if within is None or layer.name in set(within)]
+        found = []
+        while pending:
+            layer = pending.pop()
+            if isinstance(layer, keras.layers.BatchNormalization):
+                found.append(layer)
+            pending.extend(getattr(layer, "layers", []))
+        return sorted(found, key=lambda layer: layer.name)
+
+    def freeze_batchnorm(self, names):
+        """Keeps the BatchNorm layers `names` in inference mode for good: their
+        moving statistics, scale and offset no longer train (`trainable=False`).
+
+        Part of the model's config, so a saved model loads frozen and its
+        optimizer state fits. Call before `compile`, which picks the trainable
+        variables.
+
+        Args:
+            names: BatchNormalization layer names (`batch_norm_layers`).
+
+        Raises:
+            ValueError: a name that is not a BatchNorm layer of the network.
+        """
+        layers = {layer.name: layer for layer in self.batch_norm_layers()}
+        unknown = sorted(set(names) - set(layers))
+        if unknown:
+            raise ValueError(f"No BatchNormalization layers named {unknown} in the network.")
+        for name in names:
+            layers[name].trainable = False
+        self.frozen_batchnorm = tuple(sorted(set(self.frozen_batchnorm) | set(names)))
 
     def weight_unit_variables(self):
         """Trainable variables updated by the unit loss only."""
@@ -394,6 +438,7 @@ class DynamicMultiTaskModel(keras.Model):
             weighting=keras.saving.serialize_keras_object(self.weighting),
             center_loss_alpha=self.center_loss_alpha,
             center_loss_beta=self.center_loss.beta,
+            frozen_batchnorm=list(self.frozen_batchnorm),
         )
         return config
 

@@ -145,25 +145,3 @@ def initialise_from(model, path, scope="all", label_names=None):
                  "weighting state.", path, ", ".join(transferred), ", ".join(fresh),
                  "; ".join(reasons))
     return {"from": path, "transferred": transferred, "fresh": fresh}
-
-
-def freeze_batchnorm(model, layer_names):
-    """Puts the BatchNorm layers in or inside the layers `layer_names` of
-    `model.network` (names of other objects are ignored) in
-    inference mode for good (`trainable=False`: moving statistics, scale and
-    offset stay as transferred).
-
-    Call before `compile`, which picks the trainable variables.
-
-    Returns:
-        The frozen layers' names.
-    """
-    frozen = []
-    pending = [layer for layer in model.network.layers if layer.name in set(layer_names)]
-    while pending:
-        layer = pending.pop()
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
-            frozen.append(layer.name)
-        pending.extend(getattr(layer, "layers", []))
-    return sorted(frozen)

@@ -167,8 +167,10 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         report = finetune.initialise_from(model, config.init_from, config.init_scope,
                                           label_names)
         if config.freeze_batchnorm:
-            frozen = finetune.freeze_batchnorm(model, report["transferred"])
-            _LOG.warning("Froze %d BatchNorm layers: %s", len(frozen), ", ".join(frozen))
+            frozen = [layer.name for layer in model.batch_norm_layers(report["transferred"])]
+            model.freeze_batchnorm(frozen)
+            _LOG.warning("Froze the %d transferred BatchNorm layers: %s", len(frozen),
+                         ", ".join(frozen))
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         weight_optimizer=keras.optimizers.SGD(config.weight_lr),
