@@ -3,15 +3,15 @@ train like one process on the same global batch; settings without a cluster fail
 with one clear line."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from keras_dmtl.benchmarks.local_cluster import finish
+from keras_dmtl.benchmarks.local_cluster import settings_flags
+from keras_dmtl.benchmarks.local_cluster import start_workers
+from keras_dmtl.benchmarks.local_cluster import tf_configs
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.training import distribute
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
@@ -19,50 +19,24 @@ from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.run import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = dict(image_size=32, batch_size=16, embedding_dim=16, generated_identities=6,
                 generated_sequences=1, val_fraction=0.2, test_fraction=0.2, epochs=1,
                 jit_compile="false", verbose=0, **{"weighting.name": "dynamic",
                                                    "export.enabled": False})
 
 
-def free_ports(count):
-    """Ports free at the moment of asking (the OS picks them)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def start_workers(flags, cwd, count=2):
-    """`count` train.py processes, one worker each of a cluster on 127.0.0.1."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
-    workers = []
-    for index in range(count):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        workers.append(subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "train.py"), "--config.distribute=multi_worker",
-             *flags], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True))
-    return workers
-
-
 def test_two_workers_train_like_one_process(tmp_path):
     cache = str(tmp_path / "cache")
     single = train(make_config(out_dir=str(tmp_path / "single"), cache_dir=cache, **SETTINGS))
 
-    flags = [f"--config.{k}={v}" for k, v in SETTINGS.items()]
     multi_dir = tmp_path / "multi"
-    workers = start_workers([*flags, f"--config.cache_dir={cache}",
-                             f"--config.out_dir={multi_dir}"], cwd=tmp_path)
-    outputs = [worker.communicate(timeout=300) for worker in workers]
-    for worker, (_, err) in zip(workers, outputs):
-        assert worker.returncode == 0, err[-3000:]
-    assert "Run folder:" in outputs[0][0] and "Run folder:" not in outputs[1][0]
+    workers = start_workers(settings_flags({**SETTINGS, "cache_dir": cache,
+                                            "out_dir": multi_dir}), tf_configs(2), cwd=tmp_path)
+    results = finish(workers, timeout=300)
+    for code, _, err in results:
+        assert code == 0, err[-3000:]
+    # The chief reports; the other worker's files went to a temporary folder.
+    assert "Run folder:" in results[0][1] and "Run folder:" not in results[1][1]
 
     expected = keras.saving.load_model(tmp_path / "single" / "model.keras")
     actual = keras.saving.load_model(multi_dir / "model.keras")

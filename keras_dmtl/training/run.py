@@ -356,6 +356,7 @@ def _train(config, strategy, run_dir, chief, backup, restored):
                                resuming=state is not None or restored is not None)
     initial_epoch = 0 if state is None else state["epochs_done"]
     if restored is not None:
+        _LOG.warning("Continuing from the backup in %s: %d epochs done.", backup, restored)
         initial_epoch = restored
     distribute.check_same_epoch(strategy, restored)
     train_ds, steps_per_epoch = make_training_dataset(
@@ -401,6 +402,11 @@ def _train(config, strategy, run_dir, chief, backup, restored):
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=callbacks, verbose=config.verbose, shuffle=False)
+    if backup is not None and chief:
+        try:  # each worker deleted its own backup at the end of fit
+            os.rmdir(os.path.dirname(backup))
+        except OSError:  # another worker's is still there: it deletes it in a moment
+            pass
 
     metrics = {
         "weighting": keras.saving.serialize_keras_object(model.weighting)["config"],
