@@ -13,6 +13,15 @@ from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 from keras_dmtl.models.network import build_network
 
 TASK_NAMES = ("face", "expression")
+# Per-step values kept in `last_step` for plots and TensorBoard, in this order.
+STEP_VALUE_NAMES = (
+    "loss",
+    "face_loss",
+    "expression_loss",
+    "weight_loss",
+    "w_face",
+    "w_expression",
+)
 
 
 def spans_workers(strategy):
@@ -27,15 +36,6 @@ def spans_workers(strategy):
     """
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
-# Per-step values kept in `last_step` for plots and TensorBoard, in this order.
-STEP_VALUE_NAMES = (
-    "loss",
-    "face_loss",
-    "expression_loss",
-    "weight_loss",
-    "w_face",
-    "w_expression",
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_dmtl")

@@ -62,7 +62,9 @@ def source_labels(path):
 def _check_architecture(source, target, path, scope):
     for key, flag in _MUST_MATCH:
         have, want = source.architecture[key], target.architecture[key]
-        if tuple(have) != tuple(want) if key == "input_shape" else have != want:
+        if key == "input_shape":  # a list once read back from the file
+            have, want = tuple(have), tuple(want)
+        if have != want:
             raise DataError(f"{flag}: the model in --config.init_from={path} has {key} "
                             f"{have}, this run {want}; set {flag} to match it.")
     if scope == "all" and source.architecture["embedding_dim"] != target.architecture[
