@@ -67,6 +67,7 @@ def main(argv):
 
     try:
         config = _config()
+        from keras_dmtl.training import distribute
         from keras_dmtl.training.run import train
 
         metrics = train(config)
@@ -74,6 +75,9 @@ def main(argv):
         # Bad input: one clear line, no traceback.
         logging.error("%s", error)
         sys.exit(2)
+    if config.distribute == "multi_worker" and not distribute.is_chief_task(
+            *distribute.cluster_from_environment()):
+        return  # the chief reports and exports
     print(_summary(metrics, config.out_dir))
     if config.export.enabled:
         from keras_dmtl.export.artifacts import export_run

@@ -25,6 +25,20 @@ STEP_VALUE_NAMES = (
 )
 
 
+def spans_workers(strategy):
+    """Whether `strategy` all-reduces across processes (a MultiWorkerMirroredStrategy
+    cluster of more than one worker), where Keras reduces step outputs its own way.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+
+    Returns:
+        True when replicas live in more than one process.
+    """
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
+
+
 @keras.saving.register_keras_serializable(package="keras_dmtl")
 class DynamicMultiTaskModel(keras.Model):
     """Face recognition + facial expression with dynamically weighted task losses.
@@ -41,8 +55,11 @@ class DynamicMultiTaskModel(keras.Model):
       alone through `weight_optimizer`, with its own learning rate.
 
     Losses are exact over the global batch under tf.distribute (per-replica sums
-    are all-reduced and the gradient is scaled by the replica count), and the
-    mixed_float16 policy gets loss scaling on both optimizers.
+    are all-reduced and the gradient is scaled by the replica count), also across
+    machines under `tf.distribute.MultiWorkerMirroredStrategy` (see
+    `_maybe_symbolic_build` and `spans_workers` for the two Keras 3 gaps this
+    model closes there), and the mixed_float16 policy gets loss scaling on both
+    optimizers.
 
     Args:
         num_identities: identity classes (from the data).
@@ -69,6 +86,8 @@ class DynamicMultiTaskModel(keras.Model):
         expression_f1_weight: lambda, the weight of the soft macro-F1 loss
             (`keras_dmtl.losses.soft_f1`) added to the expression loss; 0 = plain
             cross-entropy, as in the paper.
+        frozen_batchnorm: names of BatchNormalization layers kept in inference
+            mode for good (see `freeze_batchnorm`).
 
     Example:
 
@@ -101,6 +120,7 @@ class DynamicMultiTaskModel(keras.Model):
         identity_head_kwargs=None,
         expression_label_smoothing=0.0,
         expression_f1_weight=0.0,
+        frozen_batchnorm=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -127,6 +147,8 @@ class DynamicMultiTaskModel(keras.Model):
         self.network = build_network(
             **{**self.architecture, "weight_unit_options": unit_options}
         )
+        self.frozen_batchnorm = ()
+        self.freeze_batchnorm(frozen_batchnorm)
         self.center_loss_alpha = float(center_loss_alpha)
         self.expression_label_smoothing = float(expression_label_smoothing)
         self.expression_f1_weight = float(expression_f1_weight)
@@ -156,6 +178,11 @@ class DynamicMultiTaskModel(keras.Model):
         return self.network(images, training=training)
 
     @property
+    def trunk(self):
+        """The shared trunk: a functional model named after its backbone."""
+        return self.network.get_layer(self.architecture["backbone"])
+
+    @property
     def identity_head(self):
         """The face branch's identity head layer."""
         return self.network.get_layer(IDENTITY_HEAD_NAME)
@@ -164,6 +191,45 @@ class DynamicMultiTaskModel(keras.Model):
     def weight_unit(self):
         """The dynamic-weight-unit layer."""
         return self.network.get_layer(WEIGHT_UNIT_NAME)
+
+    def batch_norm_layers(self, within=None):
+        """The network's BatchNormalization layers, nested ones included.
+
+        Args:
+            within: names of network layers; only BatchNorm layers that are, or
+                are inside, one of them. None: all.
+        """
+        pending = [layer for layer in self.network.layers
+                   if within is None or layer.name in set(within)]
+        found = []
+        while pending:
+            layer = pending.pop()
+            if isinstance(layer, keras.layers.BatchNormalization):
+                found.append(layer)
+            pending.extend(getattr(layer, "layers", []))
+        return sorted(found, key=lambda layer: layer.name)
+
+    def freeze_batchnorm(self, names):
+        """Keeps the BatchNorm layers `names` in inference mode for good: their
+        moving statistics, scale and offset no longer train (`trainable=False`).
+
+        Part of the model's config, so a saved model loads frozen and its
+        optimizer state fits. Call before `compile`, which picks the trainable
+        variables.
+
+        Args:
+            names: BatchNormalization layer names (`batch_norm_layers`).
+
+        Raises:
+            ValueError: a name that is not a BatchNorm layer of the network.
+        """
+        layers = {layer.name: layer for layer in self.batch_norm_layers()}
+        unknown = sorted(set(names) - set(layers))
+        if unknown:
+            raise ValueError(f"No BatchNormalization layers named {unknown} in the network.")
+        for name in names:
+            layers[name].trainable = False
+        self.frozen_batchnorm = tuple(sorted(set(self.frozen_batchnorm) | set(names)))
 
     def weight_unit_variables(self):
         """Trainable variables updated by the unit loss only."""
@@ -355,7 +421,28 @@ class DynamicMultiTaskModel(keras.Model):
                 outputs[f"{task}_logits"],
                 sample_weight=label_mask(task_labels),
             )
-        return {metric.name: metric.result() for metric in self.metrics}
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        if spans_workers(tf.distribute.get_strategy()):
+            # Keras 3.15 reduces step outputs across workers with
+            # strategy.reduce("MEAN", value, axis=0), which fails on a scalar
+            # ("Invalid reduction dimension 0 for input with 0 dimensions",
+            # keras-team/keras#20585, tensorflow/tensorflow#72388). Each value as a
+            # vector of one reduces to the mean over replicas, a scalar again.
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Skips Keras' symbolic build: this model is built by `__init__` and
+        `compile` (variables, both optimizers, metrics), so it has nothing to do.
+
+        Under MultiWorkerMirroredStrategy, Keras 3.15 (keras/src/backend/
+        tensorflow/trainer.py) first reduces the first distributed batch with
+        strategy.reduce("MEAN", (images, labels)), which fails on the tuple
+        ("Attempt to convert a value (PerReplica...) to a Tensor",
+        keras-team/keras#20585) before it looks whether anything needs building.
+        """
+        if not (self.built and self.optimizer is not None and self.optimizer.built):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # ----------------------------------------------------------- serialization
 
@@ -368,6 +455,7 @@ class DynamicMultiTaskModel(keras.Model):
             center_loss_beta=self.center_loss.beta,
             expression_label_smoothing=self.expression_label_smoothing,
             expression_f1_weight=self.expression_f1_weight,
+            frozen_batchnorm=list(self.frozen_batchnorm),
         )
         return config
 

@@ -77,6 +77,11 @@ def default_config():
     # for tiny; docs/ecosystem.md); "true" / "false" force it.
     config.jit_compile = "auto"
     config.mixed_precision = False  # mixed_float16 (GPU)
+    # none: one device; mirrored: every GPU of this machine
+    # (tf.distribute.MirroredStrategy); multi_worker: every machine named in the
+    # TF_CONFIG environment variable (MultiWorkerMirroredStrategy; README "More
+    # than one machine"). batch_size is the global batch, split over the replicas.
+    config.distribute = "none"
     config.seed = 0  # splits, generated data, shuffling, augmentation, weights
     config.verbose = 1  # Keras progress output: 0, 1 or 2
     # insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin) scored during
@@ -87,6 +92,12 @@ def default_config():
     # --- run folder
     config.out_dir = config_dict.placeholder(str)  # default runs/<weighting>_<backbone>_seed<seed>
     config.resume = False  # continue the run in out_dir from its checkpoint
+    # --- fine-tuning: start from a model of ours (a run's model.keras or checkpoint.keras)
+    config.init_from = config_dict.placeholder(str)  # the .keras file; None: random init
+    config.init_scope = "all"  # "all": trunk and branches; "trunk": the trunk only
+    # Freeze the transferred BatchNorm layers (moving mean/variance and scale/offset
+    # stay as trained): for small fine-tuning sets, whose batch statistics are noisy.
+    config.freeze_batchnorm = False
     # --- export after training (also the defaults of export/export_model.py)
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True
@@ -143,13 +154,16 @@ CHOICES = {
     "jit_compile": ("auto", "true", "false"),
     "channels": (1, 3),
     "balance": (None, "expression", "identity"),
+    "distribute": ("none", "mirrored", "multi_worker"),
+    "init_scope": ("all", "trunk"),
 }
 
 # Keys a resumed run may change: how long it trains and how it computes, reports
 # or exports, never what it learns from or what it is. Every other key must
-# equal the run's config.json.
+# equal the run's config.json. (init_from only chose the first weights; a
+# resumed run takes its weights from its checkpoint.)
 RESUMABLE_PREFIXES = ("epochs", "resume", "out_dir", "cache_dir", "jit_compile", "verbose",
-                      "verification_", "export.", "experiment.")
+                      "verification_", "distribute", "init_from", "export.", "experiment.")
 
 
 def flatten(config, prefix=""):
@@ -219,6 +233,13 @@ def validate(config):
         raise ValueError(f"--config.val_fraction={config.val_fraction} plus "
                          f"--config.test_fraction={config.test_fraction} leave no training "
                          "subjects: keep their sum below 1.")
+    if config.resume and config.init_from:
+        raise ValueError(f"--config.init_from={config.init_from} with --config.resume=True: "
+                         "resume continues a run from its own checkpoint, init_from starts a "
+                         "new run from another model; give one of them.")
+    if config.freeze_batchnorm and not (config.init_from or config.resume):
+        raise ValueError("--config.freeze_batchnorm=True freezes the BatchNorm statistics of "
+                         "a trained model: give it with --config.init_from=<model.keras>.")
     if config.data_dir is None and config.dataset != "auto":
         raise ValueError(f"--config.dataset={config.dataset} needs the dataset: give "
                          "--config.data_dir=<its folder or CSV>.")

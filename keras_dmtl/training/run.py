@@ -9,6 +9,8 @@ under `logs/`, `metrics.json`, the PNG plots and the final `model.keras`.
 import dataclasses
 import logging
 import os
+import shutil
+import tempfile
 
 import keras
 import numpy as np
@@ -34,6 +36,8 @@ from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training import config as config_lib
+from keras_dmtl.training import distribute
+from keras_dmtl.training import finetune
 from keras_dmtl.training.evaluate import evaluate_split
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
@@ -127,8 +131,13 @@ def use_xla(config):
     return config.jit_compile == "true"
 
 
-def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None):
+def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None,
+                label_names=None):
     """A compiled `DynamicMultiTaskModel` for the config.
+
+    With `config.init_from`, its first weights come from that model
+    (`keras_dmtl.training.finetune`), and `config.freeze_batchnorm` freezes the
+    transferred BatchNorm layers.
 
     Args:
         config: the run config (`keras_dmtl.training.config`).
@@ -136,6 +145,8 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         num_expressions: expression classes.
         weighting: a `Weighting` that overrides `config.weighting`.
         steps_per_epoch: told to the strategy (those that average per epoch use it).
+        label_names: the run's labels ({"identity_names", "expression_names"});
+            with init_from they decide which classifiers transfer.
     """
     if weighting is None:
         weighting = weighting_lib.get(config.weighting.name, **config.weighting.kwargs)
@@ -155,6 +166,14 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         expression_label_smoothing=config.expression_loss.label_smoothing,
         expression_f1_weight=config.expression_loss.macro_f1_weight,
     )
+    if config.init_from:
+        report = finetune.initialise_from(model, config.init_from, config.init_scope,
+                                          label_names)
+        if config.freeze_batchnorm:
+            frozen = [layer.name for layer in model.batch_norm_layers(report["transferred"])]
+            model.freeze_batchnorm(frozen)
+            _LOG.warning("Froze the %d transferred BatchNorm layers: %s", len(frozen),
+                         ", ".join(frozen))
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         weight_optimizer=keras.optimizers.SGD(config.weight_lr),
@@ -179,24 +198,35 @@ def load_run_config(run_dir):
 def resume_config(run_dir, **overrides):
     """The config that resumes the run in `run_dir`: its saved settings, with
     `overrides` ({"key" or "group.key": value}, e.g. from the command line) on top."""
-    return config_lib.with_updates(load_run_config(run_dir),
-                                   **{**overrides, "out_dir": run_dir, "resume": True})
+    saved = load_run_config(run_dir)
+    saved.init_from = None  # the run's first weights; resuming takes its checkpoint's
+    return config_lib.with_updates(saved, **{**overrides, "out_dir": run_dir, "resume": True})
 
 
-def _prepare_run_dir(config):
+def _prepare_run_dir(config, restarting=False, chief=True):
     """Checks the run folder against `config`; returns the checkpoint's state or None.
 
     A new run refuses a folder that holds a run; a resumed run refuses settings
     that differ from its config.json where they change the model or the data.
+
+    Args:
+        config: the run config.
+        restarting: a multi-worker run continues from its `BackupAndRestore`
+            backup: checked like a resumed run.
+        chief: False for the other workers of a cluster, which write nothing
+            here and read the run folder only to resume.
     """
     checkpoint = os.path.join(config.out_dir, CHECKPOINT_NAME)
     config_path = os.path.join(config.out_dir, "config.json")
-    if config.resume:
+    if not chief and not config.resume:
+        return None
+    if config.resume or restarting:
         if not os.path.exists(config_path):
             raise DataError(
                 f"--config.resume: no checkpoint and no config.json in {config.out_dir}; run "
                 "without resume to start a new run, or point --config.out_dir at the run to "
-                "continue.")
+                "continue" + ("" if chief else " (every worker resumes from the run folder: "
+                              "it must be on storage the workers share)") + ".")
         conflicts = config_lib.resume_conflicts(load_run_config(config.out_dir), config)
         if conflicts:
             raise DataError(
@@ -276,6 +306,11 @@ def _write_plots(run_dir, step_history, epoch_history):
 def train(config):
     """Runs training, evaluation and saving for `config`.
 
+    Under `config.distribute=multi_worker` every worker of the cluster runs this
+    with the same config; the chief writes the run folder, the others a
+    temporary folder deleted at the end, and a restarted cluster continues from
+    each worker's `BackupAndRestore` backup (`keras_dmtl.training.distribute`).
+
     Args:
         config: the run config (`keras_dmtl.training.config`), validated.
 
@@ -286,7 +321,34 @@ def train(config):
         DataError: bad input (named in the message); nothing already in the run
             folder is overwritten.
     """
-    state = _prepare_run_dir(config)
+    # First: MultiWorkerMirroredStrategy configures the process's collective ops.
+    strategy = distribute.make_strategy(config.distribute)
+    chief = distribute.is_chief(strategy)
+    backup = distribute.backup_dir(config.out_dir, strategy)
+    restored = distribute.restored_epoch(backup)
+    run_dir = config.out_dir if chief else tempfile.mkdtemp(prefix="keras_dmtl_worker_")
+    try:
+        return _train(config, strategy, run_dir, chief, backup, restored)
+    finally:
+        if not chief:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _state_at_epoch(state, epochs_done, steps_per_epoch):
+    """The checkpoint's training state cut back to `epochs_done` epochs (a backup
+    can be one epoch behind the chief's checkpoint when a kill fell between them)."""
+    steps = epochs_done * steps_per_epoch
+    return {
+        "epochs_done": epochs_done,
+        "global_step": steps,
+        "step_history": {k: v[:steps] for k, v in state["step_history"].items()},
+        "epoch_history": {k: v[:epochs_done] for k, v in state["epoch_history"].items()},
+    }
+
+
+def _train(config, strategy, run_dir, chief, backup, restored):
+    """`train` for one worker; it writes into `run_dir` (the run folder on the chief)."""
+    state = _prepare_run_dir(config, restarting=restored is not None, chief=chief)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(config.seed)
@@ -295,41 +357,69 @@ def train(config):
     if config.verification_bins:
         verification = VerificationBinCallback(
             config.verification_bins, config.verification_every_steps, config.image_size,
-            config.channels, log_dir=os.path.join(config.out_dir, "logs", "verification"),
+            config.channels, log_dir=os.path.join(run_dir, "logs", "verification"),
             initial_step=state["global_step"] if state else 0,
             history=state.get("verification_history") if state else None)
 
     splits = split_arrays(load_arrays(config), config)
-    _check_or_write_labels(config.out_dir, splits, resuming=state is not None)
+    if chief:
+        _check_or_write_labels(config.out_dir, splits,
+                               resuming=state is not None or restored is not None)
     initial_epoch = 0 if state is None else state["epochs_done"]
+    if restored is not None:
+        _LOG.warning("Continuing from the backup in %s: %d epochs done.", backup, restored)
+        initial_epoch = restored
+    distribute.check_same_epoch(strategy, restored)
     train_ds, steps_per_epoch = make_training_dataset(
         splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
         augment=config.augment, balance=config.balance)
     validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
                                  seed=config.seed)
+    # Each worker builds the whole global batch and keeps its replicas' share of
+    # it, so N workers see the batches one process would (the arrays are in
+    # memory: there are no files to shard by).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds, validation_ds = train_ds.with_options(options), validation_ds.with_options(options)
+    if state is not None and restored is not None:
+        state = _state_at_epoch(state, restored, steps_per_epoch)
+    with strategy.scope():
+        if state is not None and config.resume:
+            model = keras.saving.load_model(os.path.join(config.out_dir, CHECKPOINT_NAME))
+            model.jit_compile = use_xla(config)  # may change on resume; state is kept
+        else:
+            # A restarted worker's weights come from its backup (BackupAndRestore).
+            model = build_model(config, len(splits.train.identity_names),
+                                len(splits.train.expression_names),
+                                steps_per_epoch=steps_per_epoch,
+                                label_names=_run_labels(splits))
     if state is not None:
-        model = keras.saving.load_model(os.path.join(config.out_dir, CHECKPOINT_NAME))
-        model.jit_compile = use_xla(config)  # may change on resume; state is kept
-        step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"),
+        step_history = StepHistory(os.path.join(run_dir, "logs", "steps"),
                                    state["global_step"], state["step_history"])
         epoch_history = state["epoch_history"]
     else:
-        model = build_model(config, len(splits.train.identity_names),
-                            len(splits.train.expression_names),
-                            steps_per_epoch=steps_per_epoch)
         epoch_history = {}
-        step_history = StepHistory(os.path.join(config.out_dir, "logs", "steps"))
+        step_history = StepHistory(os.path.join(run_dir, "logs", "steps"),
+                                   initial_epoch * steps_per_epoch)
     callbacks = [
         step_history,
         *([verification] if verification else []),
-        keras.callbacks.TensorBoard(os.path.join(config.out_dir, "logs"), update_freq="epoch"),
-        EpochCheckpoint(config.out_dir, step_history, epoch_history,
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), update_freq="epoch"),
+        EpochCheckpoint(run_dir, step_history, epoch_history,
                         verification.history if verification else None),
     ]
+    if backup is not None:
+        # After EpochCheckpoint: a backup is never ahead of checkpoint.keras.
+        callbacks.append(keras.callbacks.BackupAndRestore(backup))
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=callbacks, verbose=config.verbose, shuffle=False)
+    if backup is not None and chief:
+        try:  # each worker deleted its own backup at the end of fit
+            os.rmdir(os.path.dirname(backup))
+        except OSError:  # another worker's is still there: it deletes it in a moment
+            pass
 
     metrics = {
         "weighting": keras.saving.serialize_keras_object(model.weighting)["config"],
@@ -345,9 +435,9 @@ def train(config):
     for name in ("train", "validation", "test"):
         metrics[name] = evaluate_split(model, getattr(splits, name),
                                        splits.verification_subjects[name], seed=config.seed)
-    write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
-    _write_plots(config.out_dir, step_history.history, epoch_history)
-    _write_confusion(config.out_dir, metrics)
-    with atomic_path(os.path.join(config.out_dir, "model.keras")) as temporary:
+    write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    _write_plots(run_dir, step_history.history, epoch_history)
+    _write_confusion(run_dir, metrics)
+    with atomic_path(os.path.join(run_dir, "model.keras")) as temporary:
         model.save(temporary)
     return metrics
