@@ -21,7 +21,15 @@ from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.shard_index import is_shard_dir
+from keras_dmtl.data.shard_index import read_index
 from keras_dmtl.data.splits import split_by_subject
+from keras_dmtl.data.streaming import ShardSplit
+from keras_dmtl.data.streaming import make_shard_dataset
+from keras_dmtl.data.streaming import make_shard_training_dataset
+from keras_dmtl.data.streaming import read_shard_arrays
+from keras_dmtl.data.streaming import read_split_arrays
+from keras_dmtl.data.streaming import split_shards
 from keras_dmtl.data.synthetic import write_synthetic_dataset
 from keras_dmtl.evaluation.expression import write_confusion_csv
 from keras_dmtl.evaluation.expression import write_confusion_png
@@ -43,18 +51,57 @@ _LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Splits:
+    """The train, validation and test parts of a run's data: `FaceArrays` with
+    `verification_subjects` ({split: per sample its subject key, "" without an
+    identity label}), or streamed `ShardSplit`s (verification_subjects None:
+    evaluation reads them from the shards)."""
+
     train: object
     validation: object
     test: object
     verification_subjects: dict
 
 
+def _shard_index(config):
+    """The shard set in `config.data_dir`, checked against the config."""
+    index = read_index(config.data_dir)
+    if (index.image_size, index.channels) != (config.image_size, config.channels):
+        raise DataError(
+            f"--config.data_dir={config.data_dir} holds {index.image_size} px crops with "
+            f"{index.channels} channel(s): set --config.image_size={index.image_size} "
+            f"--config.channels={index.channels}, or write shards of the size you want.")
+    if config.dataset != "auto":
+        raise DataError(f"--config.dataset={config.dataset}: {config.data_dir} is a shard "
+                        "folder; leave --config.dataset at auto.")
+    return index
+
+
+def streams(config):
+    """Whether the run streams its data from shards: `config.streaming`, where
+    "auto" means whenever `data_dir` is a shard folder.
+
+    Raises:
+        DataError: streaming=true for data that is not a shard folder.
+    """
+    sharded = bool(config.data_dir) and is_shard_dir(config.data_dir)
+    if config.streaming == "true" and not sharded:
+        where = (f"{config.data_dir} is not a shard folder (no index.json)" if config.data_dir
+                 else "no --config.data_dir")
+        raise DataError(
+            f"--config.streaming=true: {where}; "
+            "write shards with python -m keras_dmtl.data.shard --data_dir=<dataset> "
+            "--out_dir=<shards> and train on them, or set --config.streaming=auto.")
+    return sharded and config.streaming != "false"
+
+
 def load_arrays(config):
     """Reads, detects, aligns and caches the faces the config points at.
 
     With no `data_dir`, a generated face set (CK+48 layout) is written once under
-    `cache_dir` and used.
+    `cache_dir` and used; a shard folder is read into memory.
     """
+    if config.data_dir and is_shard_dir(config.data_dir):
+        return read_shard_arrays(_shard_index(config))
     if config.data_dir:
         records = read_dataset(config.data_dir, config.dataset, skip_bad=config.skip_bad_images)
     else:
@@ -81,11 +128,39 @@ def load_arrays(config):
     )
 
 
+def _fractions(config):
+    return (1.0 - config.val_fraction - config.test_fraction, config.val_fraction,
+            config.test_fraction)
+
+
 def split_arrays(arrays, config):
     """Splits by subject with the config's fractions and seed (see `make_splits`)."""
-    fractions = (1.0 - config.val_fraction - config.test_fraction,
-                 config.val_fraction, config.test_fraction)
-    return make_splits(arrays, *split_by_subject(arrays.subject, fractions, seed=config.seed))
+    return make_splits(arrays, *split_by_subject(arrays.subject, _fractions(config),
+                                                 seed=config.seed))
+
+
+def load_splits(config):
+    """The run's splits, by subject with the config's fractions and seed: in
+    memory, or streamed from shards when `streams(config)`.
+
+    Both give every subject the same split and the same identity classes.
+    """
+    if not streams(config):
+        return split_arrays(load_arrays(config), config)
+    if config.balance:
+        raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
+                        "set --config.streaming=false to load the shards into memory, or "
+                        "leave --config.balance unset.")
+    return Splits(*split_shards(_shard_index(config), _fractions(config), config.seed), None)
+
+
+def split_in_memory(splits, name, limit=None):
+    """One split as (`FaceArrays`, verification subjects); of a streamed split, its
+    first `limit` examples (a random sample: shards are shuffled when written)."""
+    part = getattr(splits, name)
+    if isinstance(part, ShardSplit):
+        return read_split_arrays(part, limit)
+    return part, splits.verification_subjects[name]
 
 
 def make_splits(arrays, train_indices, validation_indices, test_indices):
@@ -221,9 +296,31 @@ def _run_labels(splits):
     return {
         "identity_names": list(splits.train.identity_names),
         "expression_names": list(splits.train.expression_names),
-        "split_subjects": {name: sorted({str(s) for s in getattr(splits, name).subject})
+        "split_subjects": {name: _subject_keys(getattr(splits, name))
                            for name in ("train", "validation", "test")},
     }
+
+
+def _subject_keys(part):
+    if isinstance(part, ShardSplit):
+        return list(part.subjects)
+    return sorted({str(s) for s in part.subject})
+
+
+def _datasets(splits, config, initial_epoch):
+    """(training dataset, its steps per epoch, validation dataset)."""
+    if isinstance(splits.train, ShardSplit):
+        train_ds, steps_per_epoch = make_shard_training_dataset(
+            splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
+            augment=config.augment, shuffle_window=config.shuffle_window)
+        return train_ds, steps_per_epoch, make_shard_dataset(splits.validation,
+                                                             config.batch_size)
+    train_ds, steps_per_epoch = make_training_dataset(
+        splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
+        augment=config.augment, balance=config.balance)
+    validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
+                                 seed=config.seed)
+    return train_ds, steps_per_epoch, validation_ds
 
 
 def _check_or_write_labels(run_dir, splits, resuming):
@@ -288,14 +385,10 @@ def train(config):
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(config.seed)
 
-    splits = split_arrays(load_arrays(config), config)
+    splits = load_splits(config)
     _check_or_write_labels(config.out_dir, splits, resuming=state is not None)
     initial_epoch = 0 if state is None else state["epochs_done"]
-    train_ds, steps_per_epoch = make_training_dataset(
-        splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
-        augment=config.augment, balance=config.balance)
-    validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
-                                 seed=config.seed)
+    train_ds, steps_per_epoch, validation_ds = _datasets(splits, config, initial_epoch)
     if state is not None:
         model = keras.saving.load_model(os.path.join(config.out_dir, CHECKPOINT_NAME))
         model.jit_compile = use_xla(config)  # may change on resume; state is kept
@@ -328,8 +421,8 @@ def train(config):
         "train_mode_last_epoch": {k: v[-1] for k, v in epoch_history.items()},
     }
     for name in ("train", "validation", "test"):
-        metrics[name] = evaluate_split(model, getattr(splits, name),
-                                       splits.verification_subjects[name], seed=config.seed)
+        subjects = splits.verification_subjects and splits.verification_subjects[name]
+        metrics[name] = evaluate_split(model, getattr(splits, name), subjects, seed=config.seed)
     write_json(os.path.join(config.out_dir, "metrics.json"), metrics)
     _write_plots(config.out_dir, step_history.history, epoch_history)
     _write_confusion(config.out_dir, metrics)
