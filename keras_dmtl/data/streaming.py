@@ -146,18 +146,6 @@ def _records(files):
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _examples(windows, subject_part=None, part=None):
-    """Parses windows of serialized examples; keeps those of split `part`, unbatched."""
-    def parse(serialized):
-        features = tf.io.parse_example(serialized, _FEATURES)
-        if subject_part is None:
-            return features
-        keep = tf.equal(tf.gather(subject_part, features[shard_index.SUBJECT]), part)
-        return {name: tf.boolean_mask(value, keep) for name, value in features.items()}
-
-    return windows.map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-
-
 def _decode(index, example):
     """The uint8 (size, size, channels) crop of an example; a crop of another shape
     than the index gives stops the run (fail closed)."""
@@ -182,7 +170,15 @@ def _split_examples(split, files, window_seed=None, window=EVALUATION_WINDOW):
             serialized, tf.random.experimental.stateless_shuffle(
                 tf.range(tf.shape(serialized)[0]),
                 tf.random.experimental.stateless_fold_in(window_seed, number))))
-    return _examples(windows, tf.constant(split.subject_part), split.part)
+    subject_part = tf.constant(split.subject_part)
+
+    def parse(serialized):
+        """Parses a window at once; keeps the examples of the split."""
+        features = tf.io.parse_example(serialized, _FEATURES)
+        keep = tf.equal(tf.gather(subject_part, features[shard_index.SUBJECT]), split.part)
+        return {name: tf.boolean_mask(value, keep) for name, value in features.items()}
+
+    return windows.map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
 
 def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, augment=True,
