@@ -23,6 +23,7 @@ from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
 from keras_dmtl.data.records import FaceRecords
+from keras_dmtl.data.shard_index import is_shard_dir
 from keras_dmtl.data.shard_index import read_index
 from keras_dmtl.data.shard_worker import CropSettings
 from keras_dmtl.data.streaming import make_shard_dataset
@@ -228,6 +229,9 @@ def test_shards_that_do_not_fit_the_run_are_refused(faces, tmp_path):
         load_splits(_config(shards, balance="expression"))
     assert len(load_splits(_config(shards, streaming="false", balance="expression")).train)
 
+    (tmp_path / "index.json").write_text('{"pages": 3}')  # a dataset's own index.json
+    assert not is_shard_dir(str(tmp_path))
+
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in os.listdir(shards):
@@ -236,6 +240,10 @@ def test_shards_that_do_not_fit_the_run_are_refused(faces, tmp_path):
     with open(last, "r+b") as stream:
         stream.truncate(100)
     with pytest.raises(DataError, match=f"{os.path.basename(last)}: 100 bytes.*truncated"):
+        read_index(str(copy))
+    (copy / "index.json").write_text("{")  # a damaged index still marks a shard folder
+    assert is_shard_dir(str(copy))
+    with pytest.raises(DataError, match="not a readable shard index"):
         read_index(str(copy))
 
 

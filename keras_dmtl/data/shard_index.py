@@ -81,8 +81,19 @@ class ShardIndex:
 
 
 def is_shard_dir(path) -> bool:
-    """Whether `path` is a folder holding a shard index."""
-    return bool(path) and os.path.isfile(os.path.join(path, INDEX_NAME))
+    """Whether `path` is a shard folder: an index.json of this format, or one beside
+    TFRecord files (a damaged index, which `read_index` then reports). A dataset
+    that happens to hold another index.json is not one."""
+    index = os.path.join(path, INDEX_NAME) if path else ""
+    if not os.path.isfile(index):
+        return False
+    try:
+        with open(index) as stream:
+            if json.load(stream).get("format") == FORMAT:
+                return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    return any(name.endswith(".tfrecord") for name in os.listdir(path))
 
 
 def index_record(shards, identity_names, expression_names, subjects, subject_examples,
