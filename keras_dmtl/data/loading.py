@@ -129,7 +129,15 @@ def cache_key(records, image_size, channels, detector, margin):
     """A hash of everything the crops depend on."""
     digest = hashlib.sha256()
     digest.update(repr((_CACHE_VERSION, image_size, channels, detector, margin)).encode())
-    for source in records.sources:
+    hash_sources(digest, records.sources)
+    return digest.hexdigest()[:24]
+
+
+def hash_sources(digest, sources):
+    """Adds image sources to a hashlib digest: a file by its path, size and
+    modification time (not its bytes: hashing a large dataset would read it all),
+    an in-memory image by its pixels."""
+    for source in sources:
         if isinstance(source, np.ndarray):
             digest.update(np.ascontiguousarray(source).tobytes())
         elif isinstance(source, EncodedImage):
@@ -140,7 +148,6 @@ def cache_key(records, image_size, channels, detector, margin):
                 digest.update(f"{source}|{stat.st_size}|{stat.st_mtime_ns}".encode())
             except OSError:
                 digest.update(f"{source}|missing".encode())
-    return digest.hexdigest()[:24]
 
 
 def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGIN, cache_dir=None,

@@ -1,4 +1,7 @@
-"""The tf.data input pipeline: shuffling, augmentation, class balancing, batching.
+"""The in-memory tf.data input pipeline: shuffling, augmentation, class balancing, batching.
+
+Datasets too large for memory stream from shards instead (`streaming.py`); both
+paths prepare and augment samples with `prepare_sample`.
 
 Augmentation lives here, not in the model: Keras' random layers switch XLA off
 for the whole model. Random draws are stateless functions of (seed, epoch), so a
@@ -65,14 +68,52 @@ def augment_image(image, seed):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def _epoch_seed(seed, epoch, stream):
+# The random streams of an epoch (`epoch_seed`'s `stream`).
+ORDER_STREAM = 0
+AUGMENT_STREAM = 1
+SHARD_ORDER_STREAM = 2
+WINDOW_STREAM = 3
+
+
+def epoch_seed(seed, epoch, stream):
     """The stateless seed of one random stream (order, augmentation) of one epoch.
 
     Every random draw of an epoch is a function of (seed, epoch) alone, so a run
     resumed at epoch e sees exactly the data an uninterrupted run saw there.
+
+    Args:
+        seed: the run's seed.
+        epoch: int or int64 scalar tensor.
+        stream: one of the `*_STREAM` constants.
+
+    Returns:
+        int64 (2,) seed for the `tf.random.stateless_*` ops.
     """
     base = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
     return tf.random.experimental.stateless_fold_in(base, stream)
+
+
+def prepare_sample(image, labels, position, augment_seed, augmenting):
+    """One training or evaluation sample as the model takes it, from either input path.
+
+    The in-memory and the streamed (shard) pipelines both end here, so a sample
+    is augmented the same way whichever path read it.
+
+    Args:
+        image: uint8 (H, W, C).
+        labels: {"identity": int32, "expression": int32}.
+        position: the sample's int64 position in its epoch.
+        augment_seed: the epoch's `AUGMENT_STREAM` seed.
+        augmenting: whether to apply `augment_image`.
+
+    Returns:
+        (float32 image in 0..255, labels).
+    """
+    image = tf.cast(image, tf.float32)
+    if augmenting:
+        image = augment_image(
+            image, tf.random.experimental.stateless_fold_in(augment_seed, position))
+    return image, labels
 
 
 def _balanced_indices(labels, seed):
@@ -97,25 +138,23 @@ def _samples(arrays, training, seed, augment, balance, epoch):
     count = len(arrays)
     if training and balance is not None:
         labels = {"expression": arrays.expression, "identity": arrays.identity}[balance]
-        order = _balanced_indices(labels, _epoch_seed(seed, epoch, 0))
+        order = _balanced_indices(labels, epoch_seed(seed, epoch, ORDER_STREAM))
     elif training:
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), _epoch_seed(seed, epoch, 0))
+            tf.range(count, dtype=tf.int64), epoch_seed(seed, epoch, ORDER_STREAM))
     else:
         order = tf.range(count, dtype=tf.int64)
     images = tf.constant(arrays.images)
     identity = tf.constant(arrays.identity, tf.int32)
     expression = tf.constant(arrays.expression, tf.int32)
-    augment_seed = _epoch_seed(seed, epoch, 1)
+    augment_seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
     augmenting = training and augment
 
     def sample(position, index):
-        image = tf.cast(tf.gather(images, index), tf.float32)
-        if augmenting:
-            image = augment_image(
-                image, tf.random.experimental.stateless_fold_in(augment_seed, position))
-        return image, {"identity": tf.gather(identity, index),
-                       "expression": tf.gather(expression, index)}
+        labels = {"identity": tf.gather(identity, index),
+                  "expression": tf.gather(expression, index)}
+        return prepare_sample(tf.gather(images, index), labels, position, augment_seed,
+                              augmenting)
 
     return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
         sample, num_parallel_calls=tf.data.AUTOTUNE)

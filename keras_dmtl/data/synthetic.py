@@ -256,3 +256,49 @@ def write_synthetic_dataset(out_dir, num_identities=10, expressions=DEFAULT_EXPR
         if os.path.exists(building):
             shutil.rmtree(building)
     return out_dir
+
+
+def stream_labels(positions, num_identities, expressions=DEFAULT_EXPRESSIONS):
+    """The identity and expression indices of images of a generated stream.
+
+    Image `p` of the stream shows identity `p % num_identities`; expressions cycle
+    once per round of identities, so every person shows every expression.
+
+    Args:
+        positions: int array of image positions.
+        num_identities: people in the stream.
+        expressions: the expression names.
+
+    Returns:
+        (identity, expression): int64 arrays like `positions`.
+    """
+    positions = np.asarray(positions, np.int64)
+    return positions % num_identities, (positions // num_identities) % len(expressions)
+
+
+def render_stream_image(position, num_identities, seed, size=64, channels=1,
+                        expressions=DEFAULT_EXPRESSIONS):
+    """Image `position` of a generated stream, rendered on its own.
+
+    Each person's appearance is drawn from (seed, identity) and each image's
+    jitter from (seed, position), so any image renders alone, in any process,
+    in any order: a writer can spread millions of them over worker processes
+    without holding them.
+
+    Args:
+        position: the image's position in the stream.
+        num_identities: people in the stream.
+        seed: the stream's seed.
+        size: output side in pixels.
+        channels: 1 (grayscale) or 3 (RGB).
+        expressions: the expression names.
+
+    Returns:
+        uint8 image (size, size) or (size, size, 3).
+    """
+    identity, expression = (int(v) for v in stream_labels(position, num_identities, expressions))
+    person = random_identity(np.random.default_rng((seed, 0, identity)))
+    rng = np.random.default_rng((seed, 1, position))
+    image, _ = render_face(person, expressions[expression], rng.uniform(0.6, 1.0), rng, size,
+                           channels)
+    return image

@@ -9,6 +9,12 @@ import numpy as np
 NOT_ENOUGH_PAIRS = "not enough pairs"
 
 
+def _codes(subjects):
+    """Subject keys as int32 codes: comparing millions of pairs of strings would
+    take their length in bytes per pair."""
+    return np.unique(np.asarray(subjects), return_inverse=True)[1].reshape(-1).astype(np.int32)
+
+
 def make_pairs(subjects, max_pairs=None, seed=0):
     """All genuine pairs within subjects and as many impostor pairs, seeded.
 
@@ -21,7 +27,7 @@ def make_pairs(subjects, max_pairs=None, seed=0):
     Returns:
         (index_a, index_b, is_same) int64, int64, bool arrays.
     """
-    subjects = np.asarray(subjects)
+    subjects = _codes(subjects)
     rng = np.random.default_rng(seed)
     a, b = np.triu_indices(len(subjects), k=1)
     same = subjects[a] == subjects[b]
@@ -56,7 +62,7 @@ def all_pair_scores(embeddings, subjects):
     """
     embeddings = np.asarray(embeddings, np.float64)
     embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-    subjects = np.asarray(subjects)
+    subjects = _codes(subjects)
     a, b = np.triu_indices(len(subjects), k=1)
     similarity = embeddings @ embeddings.T
     return similarity[a, b], subjects[a] == subjects[b]

@@ -29,9 +29,9 @@ from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import sha256_digest
 from keras_dmtl.io_utils import write_json
 from keras_dmtl.training.config import EXPORT_FORMATS
-from keras_dmtl.training.run import load_arrays
 from keras_dmtl.training.run import load_run_config
-from keras_dmtl.training.run import split_arrays
+from keras_dmtl.training.run import load_splits
+from keras_dmtl.training.run import split_in_memory
 
 FORMATS = EXPORT_FORMATS
 # Every pair of the calibration images is scored: 4000 images give ~8 M pairs.
@@ -141,23 +141,25 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         raise ValueError(f"--export.formats: unknown {unknown}; choose from "
                          f"{', '.join(FORMATS)}.")
     labels = read_json(os.path.join(run_dir, "labels.json"))
-    splits = split_arrays(load_arrays(config), config)
+    splits = load_splits(config)
     keras_path = model_path or os.path.join(run_dir, "model.keras")
     if not os.path.exists(keras_path):
         raise ValueError(f"{keras_path} does not exist: train first with train.py, or pass "
                          "--model=<a .keras file of the run>.")
     model = keras.saving.load_model(keras_path)
     inference = build_inference_model(model)
-    # Both held-out splits: the more images, the finer the accuracy drop it resolves.
-    held_out = [splits.validation, splits.test]
-    held_out_images = np.concatenate([part.images for part in held_out]).astype(np.float32)
-    expression = np.concatenate([part.expression for part in held_out])
-    subjects = np.concatenate([splits.verification_subjects[name]
-                               for name in ("validation", "test")])
+    # Both held-out splits: the more images, the finer the accuracy drop it resolves
+    # (of streamed splits, a sample: every pair of them is scored).
+    held_out = [split_in_memory(splits, name, MAX_CALIBRATION_IMAGES // 2)
+                for name in ("validation", "test")]
+    held_out_images = np.concatenate([part.images for part, _ in held_out]).astype(np.float32)
+    expression = np.concatenate([part.expression for part, _ in held_out])
+    subjects = np.concatenate([part_subjects for _, part_subjects in held_out])
     reference = {k: np.asarray(v) for k, v in inference.predict(held_out_images, verbose=0).items()}
     pairs = interleaved_pairs(subjects, max_pairs=5000)
     rng = np.random.default_rng(0)
-    representative = splits.train.images[rng.permutation(len(splits.train))[
+    train, _ = split_in_memory(splits, "train", representative_samples)
+    representative = train.images[rng.permutation(len(train))[
         :representative_samples]].astype(np.float32)
     calibration_images, calibration_subjects, source = _calibration_set(
         config, calibration_data, calibration_detector, held_out_images, subjects)

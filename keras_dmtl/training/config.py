@@ -32,7 +32,9 @@ def default_config():
     """
     config = ml_collections.ConfigDict()
     # --- data
-    config.data_dir = config_dict.placeholder(str)  # dataset folder or CSV; None: generated faces
+    # Dataset folder or CSV, or a shard folder (python -m keras_dmtl.data.shard);
+    # None: generated faces.
+    config.data_dir = config_dict.placeholder(str)
     config.dataset = "auto"  # format name (keras_dmtl.data.readers) or "auto": from the layout
     config.cache_dir = "data_cache"  # aligned crops and generated faces are cached here
     config.detector = "none"  # none (crops), mtcnn, haar or yunet:/path/face_detection_yunet.onnx
@@ -45,6 +47,10 @@ def default_config():
     config.balance = config_dict.placeholder(str)  # None, "expression" or "identity"
     config.generated_identities = 20  # people in the generated face set
     config.generated_sequences = 2  # sequences per person and expression in it
+    # Shards in data_dir: "auto" / "true" stream them (memory stays flat whatever
+    # their size), "false" loads them into memory (small sets, exact epoch shuffles).
+    config.streaming = "auto"
+    config.shuffle_window = 8192  # streamed examples shuffled together (held encoded)
     # --- model
     config.backbone = "tiny"  # shared trunk: keras_dmtl.models.backbones
     config.backbone_width = 1.0  # trunk width multiplier
@@ -132,6 +138,7 @@ NUMERIC_BOUNDS = {
     "test_fraction": (0.0, 1.0, False),
     "generated_identities": (3, 100000, True),
     "generated_sequences": (1, 1000, True),
+    "shuffle_window": (1, None, True),
     "backbone_width": (0.0, 8.0, False),
     "embedding_dim": (2, 4096, True),
     "center_loss_alpha": (0.0, None, True),
@@ -152,6 +159,7 @@ NUMERIC_BOUNDS = {
 }
 CHOICES = {
     "jit_compile": ("auto", "true", "false"),
+    "streaming": ("auto", "true", "false"),
     "channels": (1, 3),
     "balance": (None, "expression", "identity"),
     "distribute": ("none", "mirrored", "multi_worker"),
@@ -223,6 +231,7 @@ def validate(config):
         raise ValueError(f"No bounds for the numeric settings {unchecked}: add them to "
                          "NUMERIC_BOUNDS in keras_dmtl/training/config.py.")
     config.jit_compile = str(config.jit_compile).lower()  # --config.jit_compile=False too
+    config.streaming = str(config.streaming).lower()
     for name, choices in CHOICES.items():
         value = config[name]
         if value not in choices:

@@ -1,11 +1,18 @@
 """Scores a trained model on a split: expression, identity and verification metrics."""
 
 import numpy as np
+import tensorflow as tf
 
+from keras_dmtl.data.streaming import ShardSplit
+from keras_dmtl.data.streaming import make_shard_dataset
 from keras_dmtl.evaluation.expression import evaluate_expression
 from keras_dmtl.evaluation.verification import evaluate_verification
 from keras_dmtl.evaluation.verification import verification_across_expressions
 from keras_dmtl.evaluation.verification import verification_all_pairs
+
+# Verification scores every pair of its images: larger splits are scored on a
+# seeded sample of this many (`verification_sample`).
+MAX_VERIFICATION_IMAGES = 4000
 
 
 def predict_arrays(model, images, batch_size=64):
@@ -19,50 +26,116 @@ def predict_arrays(model, images, batch_size=64):
     return {name: np.asarray(value) for name, value in outputs.items()}
 
 
+def verification_sample(count, seed=0):
+    """The positions of a split whose embeddings verification scores.
+
+    Verification scores every pair of its images (memory grows as N^2), so a
+    split of more than `MAX_VERIFICATION_IMAGES` is scored on a seeded random
+    sample of that many; a smaller split is scored whole.
+
+    Returns:
+        Sorted int64 positions.
+    """
+    if count <= MAX_VERIFICATION_IMAGES:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, MAX_VERIFICATION_IMAGES,
+                                                      replace=False))
+
+
+def _array_batches(arrays, verification_subjects, batch_size):
+    for start in range(0, len(arrays), batch_size):
+        rows = slice(start, start + batch_size)
+        yield (arrays.images[rows], arrays.expression[rows], arrays.identity[rows],
+               np.asarray(verification_subjects)[rows])
+
+
+def _shard_batches(split, batch_size):
+    names = np.asarray(split.index.subjects)
+    batches = make_shard_dataset(split, batch_size, with_subjects=True)
+    for images, labels, subjects, has_identity in batches.as_numpy_iterator():
+        yield (images, labels["expression"], labels["identity"],
+               np.where(has_identity, names[subjects], ""))
+
+
 def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
-    """Evaluates `model` on one split.
+    """Evaluates `model` on one split, batch by batch.
+
+    Only predicted classes and the embeddings of `verification_sample` are kept,
+    so memory does not grow with the images (nor with the identity classes).
 
     Args:
         model: a `DynamicMultiTaskModel`.
         arrays: the split's `FaceArrays` (identity labels index the model's
-            classifier, -1 where the identity was not trained on).
+            classifier, -1 where the identity was not trained on), or a streamed
+            `ShardSplit`.
         verification_subjects: (N,) subject key per sample for verification
-            pairs, or "" for samples that carry no identity.
+            pairs, or "" for samples that carry no identity; None for a
+            `ShardSplit`, which reads them from the shards.
         batch_size: inference batch size.
-        seed: seeds the impostor pairs.
+        seed: seeds the verification sample and the impostor pairs.
 
     Returns:
         A JSON-serialisable dict of metrics.
     """
-    outputs = predict_arrays(model, arrays.images, batch_size)
-    metrics = {"samples": int(len(arrays))}
-    expression_labelled = arrays.expression >= 0
-    if expression_labelled.any():
-        predicted = outputs["expression_logits"].argmax(axis=1)
-        metrics["expression"] = evaluate_expression(
-            arrays.expression, predicted, arrays.expression_names
-        )
-    identity_labelled = arrays.identity >= 0
+    if len(arrays) == 0:
+        return {"samples": 0}
+    if isinstance(arrays, ShardSplit):
+        batches = _shard_batches(arrays, batch_size)
+    else:
+        batches = _array_batches(arrays, verification_subjects, batch_size)
+    sample = verification_sample(len(arrays), seed)
+    predicted = {"expression": [], "identity": []}
+    truth = {"expression": [], "identity": []}
+    embeddings, subjects, expressions = [], [], []
+    weights, seen = 0.0, 0
+    # A plain compiled forward pass, not `predict_on_batch`: under a multi-worker
+    # strategy that one distributes the batch and gathers every worker's copy of
+    # it. Each worker scores the whole split on its own (only the chief writes).
+    forward = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    for images, expression, identity, batch_subjects in batches:
+        outputs = forward(tf.constant(np.asarray(images, np.float32)))
+        predicted["expression"].append(np.asarray(outputs["expression_logits"]).argmax(axis=1))
+        predicted["identity"].append(np.asarray(outputs["identity_logits"]).argmax(axis=1))
+        truth["expression"].append(np.asarray(expression))
+        truth["identity"].append(np.asarray(identity))
+        chosen = sample[(sample >= seen) & (sample < seen + len(images))] - seen
+        embeddings.append(np.asarray(outputs["embedding"])[chosen])
+        subjects.append(batch_subjects[chosen])
+        expressions.append(np.asarray(expression)[chosen])
+        weights = weights + np.asarray(outputs["task_weights"]).sum(axis=0)
+        seen += len(images)
+    predicted = {name: np.concatenate(values) for name, values in predicted.items()}
+    truth = {name: np.concatenate(values) for name, values in truth.items()}
+    metrics = {"samples": int(seen)}
+    if (truth["expression"] >= 0).any():
+        metrics["expression"] = evaluate_expression(truth["expression"], predicted["expression"],
+                                                    arrays.expression_names)
+    identity_labelled = truth["identity"] >= 0
     if identity_labelled.any():
-        predicted = outputs["identity_logits"].argmax(axis=1)
-        metrics["identity_accuracy"] = float(
-            np.mean(predicted[identity_labelled] == arrays.identity[identity_labelled])
-        )
-    with_identity = verification_subjects != ""
-    _, per_subject = np.unique(verification_subjects[with_identity], return_counts=True)
-    if len(per_subject) >= 2 and (per_subject >= 2).sum() >= 2:
-        metrics["verification"] = evaluate_verification(
-            outputs["embedding"][with_identity],
-            verification_subjects[with_identity],
-            seed=seed,
-        )
-        metrics["verification_all_pairs"] = verification_all_pairs(
-            outputs["embedding"][with_identity], verification_subjects[with_identity])
-        metrics["verification_across_expressions"] = verification_across_expressions(
-            outputs["embedding"][with_identity], verification_subjects[with_identity],
-            arrays.expression[with_identity])
-    metrics["task_weights_mean"] = [float(w) for w in outputs["task_weights"].mean(axis=0)]
+        metrics["identity_accuracy"] = float(np.mean(
+            predicted["identity"][identity_labelled] == truth["identity"][identity_labelled]))
+    embeddings, subjects = np.concatenate(embeddings), np.concatenate(subjects)
+    expressions = np.concatenate(expressions)
+    metrics.update(_verification(embeddings, subjects, expressions, seed))
+    if len(sample) < seen:
+        metrics["verification_images"] = int(len(sample))
+    metrics["task_weights_mean"] = [float(w) for w in np.atleast_1d(weights) / max(seen, 1)]
     return metrics
+
+
+def _verification(embeddings, subjects, expressions, seed):
+    """The verification metrics of samples with an identity ("" marks those without)."""
+    with_identity = subjects != ""
+    _, per_subject = np.unique(subjects[with_identity], return_counts=True)
+    if len(per_subject) < 2 or (per_subject >= 2).sum() < 2:
+        return {}
+    embeddings, subjects = embeddings[with_identity], subjects[with_identity]
+    return {
+        "verification": evaluate_verification(embeddings, subjects, seed=seed),
+        "verification_all_pairs": verification_all_pairs(embeddings, subjects),
+        "verification_across_expressions": verification_across_expressions(
+            embeddings, subjects, expressions[with_identity]),
+    }
 
 
 def evaluate_lfw_pairs(model, pairs, image_size, channels, detector="none", cache_dir=None,

@@ -23,7 +23,15 @@ from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.shard_index import is_shard_dir
+from keras_dmtl.data.shard_index import read_index
 from keras_dmtl.data.splits import split_by_subject
+from keras_dmtl.data.streaming import ShardSplit
+from keras_dmtl.data.streaming import make_shard_dataset
+from keras_dmtl.data.streaming import make_shard_training_dataset
+from keras_dmtl.data.streaming import read_shard_arrays
+from keras_dmtl.data.streaming import read_split_arrays
+from keras_dmtl.data.streaming import split_shards
 from keras_dmtl.data.synthetic import write_synthetic_dataset
 from keras_dmtl.evaluation.expression import write_confusion_csv
 from keras_dmtl.evaluation.expression import write_confusion_png
@@ -48,18 +56,57 @@ _LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Splits:
+    """The train, validation and test parts of a run's data: `FaceArrays` with
+    `verification_subjects` ({split: per sample its subject key, "" without an
+    identity label}), or streamed `ShardSplit`s (verification_subjects None:
+    evaluation reads them from the shards)."""
+
     train: object
     validation: object
     test: object
     verification_subjects: dict
 
 
+def _shard_index(config):
+    """The shard set in `config.data_dir`, checked against the config."""
+    index = read_index(config.data_dir)
+    if (index.image_size, index.channels) != (config.image_size, config.channels):
+        raise DataError(
+            f"--config.data_dir={config.data_dir} holds {index.image_size} px crops with "
+            f"{index.channels} channel(s): set --config.image_size={index.image_size} "
+            f"--config.channels={index.channels}, or write shards of the size you want.")
+    if config.dataset != "auto":
+        raise DataError(f"--config.dataset={config.dataset}: {config.data_dir} is a shard "
+                        "folder; leave --config.dataset at auto.")
+    return index
+
+
+def streams(config):
+    """Whether the run streams its data from shards: `config.streaming`, where
+    "auto" means whenever `data_dir` is a shard folder.
+
+    Raises:
+        DataError: streaming=true for data that is not a shard folder.
+    """
+    sharded = bool(config.data_dir) and is_shard_dir(config.data_dir)
+    if config.streaming == "true" and not sharded:
+        where = (f"{config.data_dir} is not a shard folder (no index.json)" if config.data_dir
+                 else "no --config.data_dir")
+        raise DataError(
+            f"--config.streaming=true: {where}; "
+            "write shards with python -m keras_dmtl.data.shard --data_dir=<dataset> "
+            "--out_dir=<shards> and train on them, or set --config.streaming=auto.")
+    return sharded and config.streaming != "false"
+
+
 def load_arrays(config):
     """Reads, detects, aligns and caches the faces the config points at.
 
     With no `data_dir`, a generated face set (CK+48 layout) is written once under
-    `cache_dir` and used.
+    `cache_dir` and used; a shard folder is read into memory.
     """
+    if config.data_dir and is_shard_dir(config.data_dir):
+        return read_shard_arrays(_shard_index(config))
     if config.data_dir:
         records = read_dataset(config.data_dir, config.dataset, skip_bad=config.skip_bad_images)
     else:
@@ -86,11 +133,39 @@ def load_arrays(config):
     )
 
 
+def _fractions(config):
+    return (1.0 - config.val_fraction - config.test_fraction, config.val_fraction,
+            config.test_fraction)
+
+
 def split_arrays(arrays, config):
     """Splits by subject with the config's fractions and seed (see `make_splits`)."""
-    fractions = (1.0 - config.val_fraction - config.test_fraction,
-                 config.val_fraction, config.test_fraction)
-    return make_splits(arrays, *split_by_subject(arrays.subject, fractions, seed=config.seed))
+    return make_splits(arrays, *split_by_subject(arrays.subject, _fractions(config),
+                                                 seed=config.seed))
+
+
+def load_splits(config):
+    """The run's splits, by subject with the config's fractions and seed: in
+    memory, or streamed from shards when `streams(config)`.
+
+    Both give every subject the same split and the same identity classes.
+    """
+    if not streams(config):
+        return split_arrays(load_arrays(config), config)
+    if config.balance:
+        raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
+                        "set --config.streaming=false to load the shards into memory, or "
+                        "leave --config.balance unset.")
+    return Splits(*split_shards(_shard_index(config), _fractions(config), config.seed), None)
+
+
+def split_in_memory(splits, name, limit=None):
+    """One split as (`FaceArrays`, verification subjects); of a streamed split, its
+    first `limit` examples (a random sample: shards are shuffled when written)."""
+    part = getattr(splits, name)
+    if isinstance(part, ShardSplit):
+        return read_split_arrays(part, limit)
+    return part, splits.verification_subjects[name]
 
 
 def make_splits(arrays, train_indices, validation_indices, test_indices):
@@ -254,9 +329,31 @@ def _run_labels(splits):
     return {
         "identity_names": list(splits.train.identity_names),
         "expression_names": list(splits.train.expression_names),
-        "split_subjects": {name: sorted({str(s) for s in getattr(splits, name).subject})
+        "split_subjects": {name: _subject_keys(getattr(splits, name))
                            for name in ("train", "validation", "test")},
     }
+
+
+def _subject_keys(part):
+    if isinstance(part, ShardSplit):
+        return list(part.subjects)
+    return sorted({str(s) for s in part.subject})
+
+
+def _datasets(splits, config, initial_epoch):
+    """(training dataset, its steps per epoch, validation dataset)."""
+    if isinstance(splits.train, ShardSplit):
+        train_ds, steps_per_epoch = make_shard_training_dataset(
+            splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
+            augment=config.augment, shuffle_window=config.shuffle_window)
+        return train_ds, steps_per_epoch, make_shard_dataset(splits.validation,
+                                                             config.batch_size)
+    train_ds, steps_per_epoch = make_training_dataset(
+        splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
+        augment=config.augment, balance=config.balance)
+    validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
+                                 seed=config.seed)
+    return train_ds, steps_per_epoch, validation_ds
 
 
 def _check_or_write_labels(run_dir, splits, resuming):
@@ -361,7 +458,7 @@ def _train(config, strategy, run_dir, chief, backup, restored):
             initial_step=state["global_step"] if state else 0,
             history=state.get("verification_history") if state else None)
 
-    splits = split_arrays(load_arrays(config), config)
+    splits = load_splits(config)
     if chief:
         _check_or_write_labels(config.out_dir, splits,
                                resuming=state is not None or restored is not None)
@@ -370,14 +467,9 @@ def _train(config, strategy, run_dir, chief, backup, restored):
         _LOG.warning("Continuing from the backup in %s: %d epochs done.", backup, restored)
         initial_epoch = restored
     distribute.check_same_epoch(strategy, restored)
-    train_ds, steps_per_epoch = make_training_dataset(
-        splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
-        augment=config.augment, balance=config.balance)
-    validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
-                                 seed=config.seed)
+    train_ds, steps_per_epoch, validation_ds = _datasets(splits, config, initial_epoch)
     # Each worker builds the whole global batch and keeps its replicas' share of
-    # it, so N workers see the batches one process would (the arrays are in
-    # memory: there are no files to shard by).
+    # it, so N workers see the batches one process would.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_ds, validation_ds = train_ds.with_options(options), validation_ds.with_options(options)
@@ -433,8 +525,8 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     if verification:
         metrics["verification_bins"] = verification.history
     for name in ("train", "validation", "test"):
-        metrics[name] = evaluate_split(model, getattr(splits, name),
-                                       splits.verification_subjects[name], seed=config.seed)
+        subjects = splits.verification_subjects and splits.verification_subjects[name]
+        metrics[name] = evaluate_split(model, getattr(splits, name), subjects, seed=config.seed)
     write_json(os.path.join(run_dir, "metrics.json"), metrics)
     _write_plots(run_dir, step_history.history, epoch_history)
     _write_confusion(run_dir, metrics)

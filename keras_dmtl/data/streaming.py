@@ -1,0 +1,317 @@
+"""Streaming input from TFRecord shards (written by `python -m keras_dmtl.data.shard`).
+
+A run on shards holds no image array: each epoch reads the shards (several at
+once, interleaved), shuffles the encoded examples window by window, decodes and
+augments them in parallel and batches them, so memory stays flat whatever the
+dataset size. Evaluation streams the same way, in a fixed order.
+
+As in the in-memory pipeline, every random draw is a stateless function of
+(seed, epoch): the shard order, the window shuffles and the augmentation
+(`pipeline.prepare_sample`, shared by both paths). A resumed run reads the very
+batches an uninterrupted run would have read.
+
+Splits are by subject, from the index's subject list with `split_by_subject`,
+the function the in-memory path calls on the samples' subjects; it depends only
+on the distinct subject keys, so both paths put every person in the same split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List
+
+import numpy as np
+import tensorflow as tf
+
+from keras_dmtl.data import shard_index
+from keras_dmtl.data.pipeline import AUGMENT_STREAM
+from keras_dmtl.data.pipeline import SHARD_ORDER_STREAM
+from keras_dmtl.data.pipeline import WINDOW_STREAM
+from keras_dmtl.data.pipeline import epoch_seed
+from keras_dmtl.data.pipeline import prepare_sample
+from keras_dmtl.data.records import MISSING_LABEL
+from keras_dmtl.data.records import DataError
+from keras_dmtl.data.records import FaceArrays
+from keras_dmtl.data.splits import split_by_subject
+
+# Shards read at once; their examples alternate, one from each in turn.
+CYCLE_LENGTH = 16
+# Encoded examples parsed (and, when training, shuffled) together.
+EVALUATION_WINDOW = 1024
+_FEATURES = {
+    shard_index.IMAGE: tf.io.FixedLenFeature([], tf.string),
+    shard_index.IDENTITY: tf.io.FixedLenFeature([], tf.int64),
+    shard_index.EXPRESSION: tf.io.FixedLenFeature([], tf.int64),
+    shard_index.SUBJECT: tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def serialize_example(image, identity, expression, subject, source):
+    """One example of a shard: a serialized `tf.train.Example`.
+
+    Args:
+        image: the encoded crop (PNG or JPEG bytes).
+        identity, expression: label indices, -1 when absent.
+        subject: the subject's index in the shard index's subject list.
+        source: the image's file (or a name for generated or embedded images).
+
+    Returns:
+        bytes.
+    """
+    def int64(value):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    def text(value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        shard_index.IMAGE: text(image),
+        shard_index.IDENTITY: int64(identity),
+        shard_index.EXPRESSION: int64(expression),
+        shard_index.SUBJECT: int64(subject),
+        shard_index.SOURCE: text(source.encode("utf-8")),
+    })).SerializeToString()
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardSplit:
+    """One subject split of a shard set, read as a stream.
+
+    Attributes:
+        index: the `ShardIndex`.
+        part: 0 (train), 1 (validation) or 2 (test).
+        subject_part: int32, per subject of the index, its split (-1: no examples).
+        identity_map: int64, per identity of the index, its class in the run (the
+            training split's identities, renumbered), -1 when not trained on.
+        identity_names: the run's identity classes.
+        expression_names: the expression classes.
+        subjects: this split's subject keys, sorted.
+        count: this split's examples.
+    """
+
+    index: shard_index.ShardIndex
+    part: int
+    subject_part: np.ndarray
+    identity_map: np.ndarray
+    identity_names: List[str]
+    expression_names: List[str]
+    subjects: List[str]
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def split_shards(index, fractions, seed):
+    """Splits a shard set by subject, as `split_by_subject` splits samples.
+
+    Identities are renumbered over the training split (held-out people get -1
+    and are scored by verification), as `training.run.make_splits` does.
+
+    Args:
+        index: a `ShardIndex`.
+        fractions: (train, validation, test) fractions of subjects.
+        seed: seeds the split.
+
+    Returns:
+        (train, validation, test) `ShardSplit`s.
+
+    Raises:
+        DataError: too few subjects, or no identity label in the training split.
+    """
+    present = np.flatnonzero(index.subject_examples > 0)
+    parts = split_by_subject(np.asarray(index.subjects)[present], fractions, seed=seed)
+    subject_part = np.full(len(index.subjects), -1, np.int32)
+    for part, members in enumerate(parts):
+        subject_part[present[members]] = part
+    trained = sorted({identity for subject in present[parts[0]]
+                      for identity in index.subject_identities[subject]})
+    if not trained:
+        raise DataError("The training split has no identity labels: add a dataset with "
+                        "identities (e.g. LFW-style folders) to the shards.")
+    identity_map = np.full(max(len(index.identity_names), 1), MISSING_LABEL, np.int64)
+    identity_map[trained] = np.arange(len(trained))
+    names = [index.identity_names[i] for i in trained]
+    return tuple(
+        ShardSplit(index, part, subject_part, identity_map, names, list(index.expression_names),
+                   sorted(index.subjects[s] for s in present[members]),
+                   int(index.subject_examples[present[members]].sum()))
+        for part, members in enumerate(parts))
+
+
+def _records(files):
+    """The serialized examples of `files` (a string tensor), shards interleaved."""
+    return tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=CYCLE_LENGTH, block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _decode(index, example):
+    """The uint8 (size, size, channels) crop of an example; a crop of another shape
+    than the index gives stops the run (fail closed)."""
+    image = tf.io.decode_image(example[shard_index.IMAGE], channels=index.channels,
+                               expand_animations=False)
+    return tf.ensure_shape(image, (index.image_size, index.image_size, index.channels))
+
+
+def _labels(split, example):
+    identity = example[shard_index.IDENTITY]
+    known = identity >= 0
+    trained = tf.gather(tf.constant(split.identity_map), tf.where(known, identity, 0))
+    return {"identity": tf.cast(tf.where(known, trained, MISSING_LABEL), tf.int32),
+            "expression": tf.cast(example[shard_index.EXPRESSION], tf.int32)}
+
+
+def _split_examples(split, files, window_seed=None, window=EVALUATION_WINDOW):
+    """The parsed examples of `split` in `files` order; windows shuffled when seeded."""
+    windows = _records(files).batch(window)
+    if window_seed is not None:
+        windows = windows.enumerate().map(lambda number, serialized: tf.gather(
+            serialized, tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(serialized)[0]),
+                tf.random.experimental.stateless_fold_in(window_seed, number))))
+    subject_part = tf.constant(split.subject_part)
+
+    def parse(serialized):
+        """Parses a window at once; keeps the examples of the split."""
+        features = tf.io.parse_example(serialized, _FEATURES)
+        keep = tf.equal(tf.gather(subject_part, features[shard_index.SUBJECT]), split.part)
+        return {name: tf.boolean_mask(value, keep) for name, value in features.items()}
+
+    return windows.map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+
+
+def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, augment=True,
+                                shuffle_window=8192):
+    """The training batches of epochs `initial_epoch` .. `epochs - 1`, streamed.
+
+    Each epoch reads the shards in an order drawn from (seed, epoch), CYCLE_LENGTH
+    at a time, shuffles each window of `shuffle_window` examples (the shards were
+    shuffled as a whole when written), then decodes and augments in parallel.
+
+    Args:
+        split: the training `ShardSplit`.
+        batch_size: images per batch (partial batches are dropped).
+        seed: the run's seed.
+        initial_epoch: the first epoch to produce (epochs already done).
+        epochs: one past the last epoch.
+        augment: apply `pipeline.augment_image`.
+        shuffle_window: encoded examples held and shuffled together.
+
+    Returns:
+        (dataset, steps_per_epoch), as `pipeline.make_training_dataset`.
+
+    Raises:
+        ValueError: the split is smaller than one batch.
+    """
+    steps_per_epoch = len(split) // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"--batch_size={batch_size} is larger than the training split "
+                         f"({len(split)} images): lower --batch_size.")
+    files = tf.constant(split.index.files)
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.size(files)), epoch_seed(seed, epoch, SHARD_ORDER_STREAM))
+        examples = _split_examples(split, tf.gather(files, order),
+                                   epoch_seed(seed, epoch, WINDOW_STREAM), shuffle_window)
+        augment_seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
+        samples = examples.enumerate().map(
+            lambda position, example: prepare_sample(
+                _decode(split.index, example), _labels(split, example), position,
+                augment_seed, augment),
+            num_parallel_calls=tf.data.AUTOTUNE)
+        return samples.batch(batch_size, drop_remainder=True)
+
+    epochs_dataset = tf.data.Dataset.range(initial_epoch, max(epochs, initial_epoch))
+    return epochs_dataset.flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE), steps_per_epoch
+
+
+def _ordered(split):
+    """(uint8 image, labels, subject, has_identity) of each example of a split, in
+    a fixed order: the shards' order, CYCLE_LENGTH of them interleaved."""
+    examples = _split_examples(split, tf.constant(split.index.files))
+    return examples.map(
+        lambda example: (_decode(split.index, example), _labels(split, example),
+                         example[shard_index.SUBJECT], example[shard_index.IDENTITY] >= 0),
+        num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def make_shard_dataset(split, batch_size, with_subjects=False):
+    """A split's examples in a fixed order, unaugmented: validation and evaluation.
+
+    Args:
+        split: a `ShardSplit`.
+        batch_size: images per batch (the last one may be partial).
+        with_subjects: also yield, per example, its subject's index in the shard
+            index and whether it carries an identity label.
+
+    Returns:
+        A `tf.data.Dataset` of (float32 images, {"identity", "expression"}), or
+        with `with_subjects` (images, labels, subjects, has_identity).
+    """
+    def sample(image, labels, subject, has_identity):
+        image, labels = prepare_sample(image, labels, 0, None, augmenting=False)
+        return (image, labels, subject, has_identity) if with_subjects else (image, labels)
+
+    batches = _ordered(split).map(sample, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    # The count is known from the index: Keras then sees a finite validation set
+    # (no "ran out of data" warning), and shards holding another count stop the run.
+    batches = batches.apply(tf.data.experimental.assert_cardinality(-(-len(split) // batch_size)))
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def read_split_arrays(split, limit=None):
+    """The first `limit` examples of a split in memory, in `make_shard_dataset` order.
+
+    The shards were shuffled when written, so they are a random sample of the
+    split (the export takes its held-out and int8 calibration images this way).
+
+    Args:
+        split: a `ShardSplit`.
+        limit: at most this many examples; None: all of them.
+
+    Returns:
+        (`FaceArrays` with the run's identity labels, verification subjects: per
+        example its subject key, or "" when it has no identity label).
+    """
+    count = len(split) if limit is None else min(limit, len(split))
+    size, channels = split.index.image_size, split.index.channels
+    images = np.empty((count, size, size, channels), np.uint8)
+    identity, expression = np.empty(count, np.int64), np.empty(count, np.int64)
+    subject, labelled = np.empty(count, np.int64), np.empty(count, bool)
+    filled = 0
+    batches = _ordered(split).take(count).batch(256).prefetch(tf.data.AUTOTUNE)
+    for batch_images, labels, batch_subjects, has_identity in batches.as_numpy_iterator():
+        rows = slice(filled, filled + len(batch_images))
+        images[rows] = batch_images
+        identity[rows], expression[rows] = labels["identity"], labels["expression"]
+        subject[rows], labelled[rows] = batch_subjects, has_identity
+        filled += len(batch_images)
+    if filled != count:
+        raise DataError(f"The shards in {split.index.root} hold {filled} examples of a split "
+                        f"its index counts {count} of: they changed since the index was "
+                        "written; write them again.")
+    names = np.asarray(split.index.subjects)[subject]
+    arrays = FaceArrays(images=images, identity=identity, expression=expression, subject=names,
+                        identity_names=list(split.identity_names),
+                        expression_names=list(split.expression_names))
+    return arrays, np.where(labelled, names, "")
+
+
+def read_shard_arrays(index):
+    """Every example of a shard set in memory, with the set's own labels: the
+    in-memory path for shard sets small enough (`--config.streaming=false`).
+
+    Args:
+        index: a `ShardIndex`.
+
+    Returns:
+        `FaceArrays`, in the shards' order.
+    """
+    whole = ShardSplit(index, 0, np.where(index.subject_examples > 0, 0, -1).astype(np.int32),
+                       np.arange(max(len(index.identity_names), 1), dtype=np.int64),
+                       list(index.identity_names), list(index.expression_names),
+                       sorted(index.subjects), index.examples)
+    arrays, _ = read_split_arrays(whole)
+    return arrays
