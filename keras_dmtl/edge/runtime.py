@@ -70,6 +70,24 @@ def read_image(path):
     return image
 
 
+def read_outputs(outputs, labels):
+    """Embedding (normalised) and expression from the model's outputs for one face.
+
+    Args:
+        outputs: the model's outputs for a batch of one (`LiteRTFaceModel`).
+        labels: the expression names, in the model's order.
+
+    Returns:
+        dict: embedding (float64, unit norm), expression, expression_confidence.
+    """
+    embedding = outputs["embedding"][0].astype(np.float64)
+    probabilities = outputs["expression_probabilities"][0]
+    label = int(np.asarray(outputs["expression_label"]).reshape(-1)[0])
+    return {"embedding": embedding / np.linalg.norm(embedding),
+            "expression": labels[label],
+            "expression_confidence": float(probabilities[label])}
+
+
 class FaceUnlock:
     """The runtime behind `python -m keras_dmtl.unlock`.
 
@@ -121,13 +139,7 @@ class FaceUnlock:
 
     def analyse(self, image):
         """Embedding (normalised) and expression of the face in `image`."""
-        outputs = self.model(self.model_input(image)[None])
-        embedding = outputs["embedding"][0].astype(np.float64)
-        probabilities = outputs["expression_probabilities"][0]
-        label = int(np.asarray(outputs["expression_label"]).reshape(-1)[0])
-        return {"embedding": embedding / np.linalg.norm(embedding),
-                "expression": self.labels[label],
-                "expression_confidence": float(probabilities[label])}
+        return read_outputs(self.model(self.model_input(image)[None]), self.labels)
 
     def _policy(self, contents):
         return AttemptPolicy(contents["attempts"], **self._policy_args)
