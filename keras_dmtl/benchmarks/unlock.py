@@ -28,12 +28,14 @@ import numpy as np
 
 from keras_dmtl.data.alignment import preprocess_crop
 from keras_dmtl.data.detection import largest_face
-from keras_dmtl.data.detection import make_detector
 from keras_dmtl.data.loading import crop_detection
 from keras_dmtl.data.loading import decode_image
 from keras_dmtl.edge.decision import accepts
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest
+from keras_dmtl.edge.runtime import MAX_DETECT_SIDE
+from keras_dmtl.edge.runtime import REDETECT_EVERY
+from keras_dmtl.edge.runtime import frame_detectors
 from keras_dmtl.edge.runtime import read_outputs
 
 FLAGS = flags.FLAGS
@@ -43,6 +45,11 @@ flags.DEFINE_multi_string("export_dir", None, "Export folder(s) (manifest.json);
                           "flag for several models.")
 flags.DEFINE_list("formats", ["tflite_int8", "tflite_float32"], "Exported models to run.")
 flags.DEFINE_list("detectors", ["haar"], "haar, mtcnn and/or yunet:/path/model.onnx.")
+flags.DEFINE_integer("max_detect_side", MAX_DETECT_SIDE, "Longer side of the searched "
+                     "copy of the frame (0: the full frame), as `unlock --max_detect_side`.")
+flags.DEFINE_integer("redetect_every", REDETECT_EVERY, "Whole-frame search at least every "
+                     "this many frames, the face followed in between (1: every frame), as "
+                     "`unlock --redetect_every`.")
 flags.DEFINE_integer("sessions", 20, "Unlock sessions, one face photo each.")
 flags.DEFINE_integer("frames_per_session", 15, "Camera frames per session.")
 flags.DEFINE_integer("warmup_frames", 5, "Untimed frames before each configuration.")
@@ -151,10 +158,12 @@ class FramePath:
         export_dir: export folder.
         model_format: e.g. "tflite_int8".
         detector: a detector flag value ("haar", "yunet:/path.onnx").
+        max_detect_side, redetect_every: as `keras_dmtl.edge.runtime.FaceUnlock`'s.
         clock: the time source (seconds).
     """
 
-    def __init__(self, export_dir, model_format, detector, clock=time.perf_counter):
+    def __init__(self, export_dir, model_format, detector, max_detect_side, redetect_every,
+                 clock=time.perf_counter):
         manifest = load_manifest(export_dir, model_format)
         self.model = LiteRTFaceModel(manifest["file"], num_threads=1)
         self.threshold = manifest["threshold"]
@@ -162,7 +171,9 @@ class FramePath:
         self.image_size = manifest["height"]
         self.channels = manifest["channels"]
         self.margin = manifest["face_margin"]
-        self.detector = make_detector(detector)
+        # What `FaceUnlock.verify_session` runs on a camera: the tracker, if any.
+        single, self.tracker = frame_detectors(detector, max_detect_side, redetect_every)
+        self.detector = single if self.tracker is None else self.tracker
         self.clock = clock
 
     def template(self, photo):
@@ -171,7 +182,9 @@ class FramePath:
         return read_outputs(self.model(crop[None]), self.labels)["embedding"]
 
     def start_session(self):
-        """Called before each session's first frame."""
+        """Called before each session's first frame: the tracker forgets the face."""
+        if self.tracker is not None:
+            self.tracker.reset()
 
     def run(self, jpeg, template):
         """Runs one frame; returns (seconds per stage or None without a face, face width)."""
@@ -244,7 +257,8 @@ def main(argv):
         name = os.path.basename(os.path.dirname(os.path.abspath(export_dir)))
         for model_format in FLAGS.formats:
             for detector in FLAGS.detectors:
-                path = FramePath(export_dir, model_format, detector, clock)
+                path = FramePath(export_dir, model_format, detector, FLAGS.max_detect_side,
+                                 FLAGS.redetect_every, clock)
                 stage_seconds, missed, width = measure(path, sessions, FLAGS.warmup_frames)
                 if len(stage_seconds) == 0:
                     print(f"{name + ' ' + model_format:<28}{detector[:9]:<10} no face found "
