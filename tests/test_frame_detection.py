@@ -104,6 +104,20 @@ def test_tracker_looks_near_the_face_and_falls_back_to_the_whole_frame():
     assert tracker.detect(_frame(200, 100)) and recorder.shapes[-1] == (240, 320)
 
 
+def test_tracker_periodic_search_still_finds_a_much_smaller_face():
+    import cv2  # noqa: PLC0415
+
+    recorder = Recorder(HaarDetector())
+    tracker = TrackingDetector(recorder, max_side=320, redetect_every=1)
+    assert tracker.detect(_frame(100, 80))
+    frame = _frame()
+    frame[300:380, 400:480] = cv2.resize(_FACE, (80, 80), interpolation=cv2.INTER_AREA)
+    (face,) = tracker.detect(frame)  # under 0.6 of the last face: found by the second look
+    x, y, w, h = face.box
+    assert 392 <= x and x + w <= 488 and 292 <= y and y + h <= 388
+    assert recorder.shapes[1:] == [(240, 320), (240, 320)] and recorder.min_faces[2] is None
+
+
 def test_tracker_searches_the_whole_frame_every_n_frames_and_after_reset():
     recorder = Recorder(Fixed())
     tracker = TrackingDetector(recorder, redetect_every=3)
@@ -111,6 +125,9 @@ def test_tracker_searches_the_whole_frame_every_n_frames_and_after_reset():
         tracker.detect(np.zeros((480, 640, 3), np.uint8))
     whole = [i for i, shape in enumerate(recorder.shapes) if shape == (480, 640)]
     assert whole == [0, 3, 6]
+    # The first search looks for every size; the periodic ones for faces of at least
+    # 0.6 of the followed one (40 pixels) anywhere.
+    assert recorder.min_faces[0] is None and recorder.min_faces[3] == pytest.approx(24)
     tracker.reset()
     tracker.detect(np.zeros((480, 640, 3), np.uint8))
     assert recorder.shapes[-1] == (480, 640)

@@ -10,9 +10,12 @@ phone-like size and JPEG-encoded; each photo gives one unlock session of
 before a front camera. Every frame runs the runtime's own code, stage by stage:
 decode (the JPEG bytes to RGB), detect (the largest face), crop (align or box crop,
 then preprocess), model (embedding and expression: one interpreter call) and
-decision (cosine against a template, threshold). One thread everywhere (OpenCV and
-the interpreter), as on a phone's core; the median and 95th percentile of each
-stage and of the whole frame over the frames with a face.
+decision (cosine against a template, threshold). Faces are found as
+`FaceUnlock.verify_session` finds them on a camera (--max_detect_side,
+--redetect_every: the tracker follows the face within a session). One thread
+everywhere (OpenCV and the interpreter), as on a phone's core; the median and 95th
+percentile of each stage and of the whole frame over the frames with a face, and of
+the sessions' first frames (the time to the first decision: a whole-frame search).
 Target (issue 14): <= 50 ms a frame for the phone model, detection included.
 """
 
@@ -210,31 +213,39 @@ def measure(path, sessions, warmup):
     """Times every frame of every session.
 
     Returns:
-        (stage seconds: (frames with a face, len(STAGES)), frames without a face,
-        median face width in pixels).
+        (stage seconds: (frames with a face, len(STAGES)), whether each of those
+        is its session's first frame, frames without a face, median face width
+        in pixels).
     """
     template = path.template(sessions[0][0])
     path.start_session()
     for jpeg in sessions[0][1][:warmup]:
         path.run(jpeg, template)
-    rows, missed, widths = [], 0, []
+    rows, first, missed, widths = [], [], 0, []
     for photo, frames in sessions:
         template = path.template(photo)
         path.start_session()
-        for jpeg in frames:
+        for index, jpeg in enumerate(frames):
             stages, width = path.run(jpeg, template)
             if stages is None:
                 missed += 1
             else:
                 rows.append(stages)
+                first.append(index == 0)
                 widths.append(width)
-    return np.array(rows).reshape(-1, len(STAGES)), missed, float(np.median(widths or [0.0]))
+    return (np.array(rows).reshape(-1, len(STAGES)), np.array(first, bool), missed,
+            float(np.median(widths or [0.0])))
 
 
-def summary(stage_seconds):
-    """{stage or "total": (median ms, p95 ms)}."""
+def summary(stage_seconds, first):
+    """{stage, "total" or "1st frame": (median ms, p95 ms)}.
+
+    "1st frame" is the total of sessions' first frames: the time to the first
+    decision, always with a whole-frame search (the tracker knows nothing yet).
+    """
     columns = dict(zip(STAGES, stage_seconds.T))
     columns["total"] = stage_seconds.sum(axis=1)
+    columns["1st frame"] = columns["total"][first] if first.any() else columns["total"]
     return {name: (1000 * float(np.median(values)), 1000 * float(np.percentile(values, 95)))
             for name, values in columns.items()}
 
@@ -251,7 +262,8 @@ def main(argv):
           f"({len(sessions)} sessions), 1 thread, {platform.machine()} with "
           f"{os.cpu_count()} cores; {FLAGS.clock} ms per frame, median / p95 over the "
           "frames with a face")
-    header = f"{'model':<28}{'detector':<10}" + "".join(f"{s:>14}" for s in STAGES + ("total",))
+    header = f"{'model':<28}{'detector':<10}" + "".join(
+        f"{s:>14}" for s in STAGES + ("total", "1st frame"))
     print(header + f"{'no face':>9}{'face px':>9}")
     for export_dir in FLAGS.export_dir:
         name = os.path.basename(os.path.dirname(os.path.abspath(export_dir)))
@@ -259,13 +271,14 @@ def main(argv):
             for detector in FLAGS.detectors:
                 path = FramePath(export_dir, model_format, detector, FLAGS.max_detect_side,
                                  FLAGS.redetect_every, clock)
-                stage_seconds, missed, width = measure(path, sessions, FLAGS.warmup_frames)
+                stage_seconds, first, missed, width = measure(path, sessions,
+                                                              FLAGS.warmup_frames)
                 if len(stage_seconds) == 0:
                     print(f"{name + ' ' + model_format:<28}{detector[:9]:<10} no face found "
                           "in any frame")
                     continue
                 cells = "".join(f"{median:>7.2f} /{p95:>5.1f}"
-                                for median, p95 in summary(stage_seconds).values())
+                                for median, p95 in summary(stage_seconds, first).values())
                 print(f"{name + ' ' + model_format:<28}{detector.split(':')[0]:<10}{cells}"
                       f"{missed:>9}{width:>9.0f}")
 

@@ -232,9 +232,11 @@ class TrackingDetector(FaceDetector):
     pixels, and only for faces of at least `min_change` of that side: a fraction
     of a whole-frame search. When nothing is found there, the same frame gets a
     whole-frame search (shrunk to `max_side`), and so does every
-    `redetect_every`-th frame, so that a face elsewhere is not missed for long.
-    Not thread-safe: one tracker per stream. Every answer is a detection in the current frame: a remembered box is
-    never returned, so every frame's face goes through the model and the decision.
+    `redetect_every`-th frame (for faces at least `min_change` of the followed
+    one's size first, all sizes if that finds none), so that a face elsewhere is
+    not missed for long. Every answer is a detection in the current frame: a
+    remembered box is never returned, so every frame's face goes through the
+    model and the decision. Not thread-safe: one tracker per stream.
 
     Args:
         detector: the `FaceDetector` to run.
@@ -269,28 +271,40 @@ class TrackingDetector(FaceDetector):
 
     def detect(self, image_rgb, min_face=None):
         height, width = image_rgb.shape[:2]
+        scale = _downscale(height, width, self.max_side)
         found = []
-        if self._last_box is not None and self._tracked + 1 < self.redetect_every:
-            x, y, w, h = self._last_box
-            grow = self.margin * max(w, h)
-            region = (max(0, int(x - grow)), max(0, int(y - grow)),
-                      min(width, int(np.ceil(x + w + grow))),
-                      min(height, int(np.ceil(y + h + grow))))
-            if region[2] > region[0] and region[3] > region[1]:
-                scale = min(1.0, self.face_side / max(w, h))
-                smallest = self.min_change * max(w, h) * scale
-                if min_face is not None:
-                    smallest = max(smallest, min_face * scale)
-                found = detect_scaled(self.detector, image_rgb, scale, region, smallest)
-            self._tracked += 1
+        if self._last_box is not None:
+            if self._tracked + 1 < self.redetect_every:
+                found = self._search_near(image_rgb, min_face)
+                self._tracked += 1
+            else:
+                # The periodic whole-frame look: for a face elsewhere at least
+                # `min_change` of the followed one's size; the small sizes, where
+                # Haar spends its time, only when that finds nothing.
+                smallest = max(self.min_change * max(self._last_box[2:]), min_face or 0.0)
+                found = detect_scaled(self.detector, image_rgb, scale, min_face=smallest * scale)
+                self._tracked = 0
         if not found:
-            scale = _downscale(height, width, self.max_side)
             found = detect_scaled(self.detector, image_rgb, scale,
                                   min_face=None if min_face is None else min_face * scale)
             self._tracked = 0
         face = largest_face(found)
         self._last_box = None if face is None else face.box
         return found
+
+    def _search_near(self, image_rgb, min_face):
+        """Detections in the area around the last face, or []."""
+        height, width = image_rgb.shape[:2]
+        x, y, w, h = self._last_box
+        side = max(w, h)
+        grow = self.margin * side
+        region = (max(0, int(x - grow)), max(0, int(y - grow)),
+                  min(width, int(np.ceil(x + w + grow))), min(height, int(np.ceil(y + h + grow))))
+        if region[2] <= region[0] or region[3] <= region[1]:
+            return []
+        scale = min(1.0, self.face_side / side)
+        smallest = max(self.min_change * side, min_face or 0.0) * scale
+        return detect_scaled(self.detector, image_rgb, scale, region, smallest)
 
 
 def largest_face(detections):
