@@ -29,7 +29,8 @@ from keras_dmtl.edge.templates import average_template
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Faces are searched in a copy of the image shrunk to this longer side: a 640x480
 # frame to 320x240, where Haar still finds faces of a tenth of the frame (the
-# crop is cut from the full image). Issue 14: ~2x faster detection.
+# crop is cut from the full image). Issue 14: 1.8x less detection time on JAFFE
+# frames, 90 % of the box widths within 3 % of the full frame's.
 MAX_DETECT_SIDE = 320
 # Camera frames: a whole-frame search at least every this many frames, the face
 # looked for near its last box in between (`TrackingDetector`).
