@@ -23,6 +23,13 @@ def test_frames_are_640x480_jpegs_of_the_photo(tmp_path):
     assert [len(frames) for _, frames in sessions] == [4, 4, 4]
     frame = cv2.imdecode(np.frombuffer(sessions[0][1][0], np.uint8), cv2.IMREAD_COLOR)
     assert frame.shape == (480, 640, 3)
+    # A wide photo as large as the frame allows keeps its shape and stays inside.
+    wide = np.full((240, 480, 3), 255, np.uint8)  # brighter than any background
+    for jpeg in benchmark.session_frames(wide, np.random.default_rng(0), 5, 480, 480, 90):
+        frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+        white = frame > 245
+        assert 470 <= (white.sum(axis=0) > 230).sum() <= 490
+        assert 230 <= (white.sum(axis=1) > 470).sum() <= 250
     with pytest.raises(ValueError, match="no images"):
         benchmark.face_photos(str(tmp_path / "missing"))
 

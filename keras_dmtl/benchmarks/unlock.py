@@ -105,13 +105,15 @@ def session_frames(photo, rng, count, min_side, max_side, quality):
         photo: RGB uint8 face photo.
         rng: numpy Generator.
         count: frames.
-        min_side, max_side: range of the photo's side in the frame (pixels).
+        min_side, max_side: range of the photo's longer side in the frame (pixels,
+            at most the frame's height).
         quality: JPEG quality.
     """
     scene = background(rng)
     side = float(rng.uniform(min_side, max_side))
-    x = float(rng.uniform(0, FRAME_WIDTH - side * 1.1))
-    y = float(rng.uniform(0, FRAME_HEIGHT - side * 1.1))
+    # Starts away from the far edges, with room to drift.
+    x = float(rng.uniform(0, max(0.0, FRAME_WIDTH - side * 1.1)))
+    y = float(rng.uniform(0, max(0.0, FRAME_HEIGHT - side * 1.1)))
     velocity = rng.normal(0, 2.0, 2)
     frames = []
     for _ in range(count):
@@ -120,10 +122,13 @@ def session_frames(photo, rng, count, min_side, max_side, quality):
         side = float(np.clip(side * rng.uniform(0.99, 1.01), min_side, max_side))
         x = float(np.clip(x + velocity[0], 0, FRAME_WIDTH - side))
         y = float(np.clip(y + velocity[1], 0, FRAME_HEIGHT - side))
-        scaled = cv2.resize(photo, (round(side), round(side)), interpolation=cv2.INTER_AREA)
+        scale = side / max(photo.shape[:2])
+        size = (max(1, round(photo.shape[1] * scale)), max(1, round(photo.shape[0] * scale)))
+        scaled = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
         frame = scene.copy()
-        top, left = round(y), round(x)
-        frame[top:top + scaled.shape[0], left:left + scaled.shape[1]] = scaled
+        top = min(round(y), FRAME_HEIGHT - size[1])
+        left = min(round(x), FRAME_WIDTH - size[0])
+        frame[top:top + size[1], left:left + size[0]] = scaled
         noisy = np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8)
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -252,6 +257,9 @@ def summary(stage_seconds, first):
 
 def main(argv):
     del argv
+    if not 0 < FLAGS.min_photo_side <= FLAGS.max_photo_side <= FRAME_HEIGHT:
+        raise app.UsageError(f"--min_photo_side={FLAGS.min_photo_side} and --max_photo_side="
+                             f"{FLAGS.max_photo_side}: need 0 < min <= max <= {FRAME_HEIGHT}.")
     cv2.setNumThreads(1)
     clock = time.perf_counter if FLAGS.clock == "wall" else time.process_time
     sessions = make_sessions(face_photos(FLAGS.faces_dir), FLAGS.sessions,
