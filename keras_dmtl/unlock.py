@@ -31,6 +31,8 @@ import cv2
 from keras_dmtl.data.records import DataError
 from keras_dmtl.edge.manifest import ManifestError
 from keras_dmtl.edge.manifest import check_threshold
+from keras_dmtl.edge.runtime import MAX_DETECT_SIDE
+from keras_dmtl.edge.runtime import REDETECT_EVERY
 from keras_dmtl.edge.runtime import FaceUnlock
 from keras_dmtl.edge.runtime import NoFaceError
 from keras_dmtl.edge.runtime import check_user_name
@@ -91,6 +93,12 @@ def _positive(text):
     return int(text)
 
 
+def _non_negative(text):
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not 0 or a positive integer")
+    return int(text)
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m keras_dmtl.unlock", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,6 +113,15 @@ def _parser():
                         help="Override the manifest's calibrated threshold: in (-1, 1].")
     parser.add_argument("--detector", default="haar",
                         help="haar, yunet:/path/model.onnx, or none for face crops.")
+    parser.add_argument("--max_detect_side", type=_argument(_non_negative),
+                        default=MAX_DETECT_SIDE,
+                        help="Search faces in a copy of the image shrunk to this longer side "
+                             "(pixels; 0: the image as it is). The crop is cut from the full "
+                             "image.")
+    parser.add_argument("--redetect_every", type=_argument(_positive), default=REDETECT_EVERY,
+                        help="verify over several frames: look for the face near its last "
+                             "place, and in the whole frame at least every this many frames "
+                             "(1: every frame).")
     commands = parser.add_subparsers(dest="command", required=True)
     enroll = commands.add_parser("enroll", help="Enroll a user from several images.")
     enroll.add_argument("--user", required=True, type=_argument(check_user_name),
@@ -141,7 +158,9 @@ def _unbacked_reason(unlock):
 def _run(args):
     """Runs the command; returns the exit status."""
     unlock = FaceUnlock(args.export_dir, args.store, args.format, args.detector,
-                        threshold=args.threshold, key_file=args.key_file)
+                        threshold=args.threshold, key_file=args.key_file,
+                        max_detect_side=args.max_detect_side,
+                        redetect_every=args.redetect_every)
     # An operator's own --threshold is their choice; the export's must say it holds.
     if args.command != "tag" and args.threshold is None and not unlock.threshold_backed:
         print(f"warning: {_unbacked_reason(unlock)}", file=sys.stderr)

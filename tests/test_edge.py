@@ -77,6 +77,37 @@ def test_liveness_challenge_needs_the_expression(exported, tmp_path):
     assert result["decision"] == "reject" and not result["challenge_met"]
 
 
+def test_tracking_never_skips_the_model_or_the_decision(exported, tmp_path):
+    """A camera session follows the face, but every frame with one is run and decided."""
+    from keras_dmtl.data import synthetic  # noqa: PLC0415
+
+    def face(seed):
+        person = synthetic.random_identity(np.random.default_rng(seed))
+        return synthetic.render_face(person, "happy", 1.0, np.random.default_rng(2), 160,
+                                     channels=3)[0]
+
+    def frame(drawn=None, left=0, top=0):
+        image = np.full((480, 640, 3), 90, np.uint8)
+        if drawn is not None:
+            image[top:top + 160, left:left + 160] = drawn
+        return image
+
+    export_dir = exported[0]
+    unlock = FaceUnlock(export_dir, str(tmp_path / "store" / "store.json"), detector="haar",
+                        key_file=str(tmp_path / "keys" / "store.key"), threshold=1.0,
+                        redetect_every=10)
+    unlock.enroll("ana", [frame(face(3), 240, 160)])
+    calls = []
+    model = unlock.model
+    unlock.model = lambda images: calls.append(images) or model(images)
+    stranger = face(1)
+    frames = [frame(stranger, 100, 80), frame(stranger, 110, 85), frame(),
+              frame(stranger, 450, 300), frame(stranger, 455, 300)]
+    result = unlock.verify_session("ana", frames)
+    assert result["decision"] == "reject" and result["similarity"] < 1.0
+    assert len(calls) == 4  # every frame with a face; the blank one has none
+
+
 def test_tampered_store_is_refused(exported, tmp_path):
     export_dir, records, _ = exported
     path = tmp_path / "store" / "store.json"

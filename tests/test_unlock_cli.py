@@ -110,6 +110,14 @@ def test_thresholds_outside_the_cosine_range_are_usage_errors(exported, tmp_path
     assert error.value.code == unlock.EXIT_USAGE
 
 
+@pytest.mark.parametrize("flag", ["--max_detect_side=-1", "--max_detect_side=big",
+                                  "--redetect_every=0", "--redetect_every=1.5"])
+def test_detection_flags_are_checked(flag, tmp_path):
+    with pytest.raises(SystemExit) as error:
+        unlock.main([f"--export_dir={tmp_path}", flag, "tag", "x.png"])
+    assert error.value.code == unlock.EXIT_USAGE
+
+
 def test_a_template_made_by_another_model_is_refused(exported, cli, tmp_path, capsys):
     _, records, _ = exported
     assert cli("enroll", "--user=ana", *records.sources[:3]) == 0

@@ -118,6 +118,20 @@ def face_crop(image, detector, image_size, channels, margin):
     face = largest_face(detector.detect(image))
     if face is None:
         return None
+    return crop_detection(image, face, image_size, channels, margin)
+
+
+def crop_detection(image, face, image_size, channels, margin):
+    """The model input for one detected face: aligned on its landmarks, else its box.
+
+    Args:
+        image: the decoded (H, W[, C]) uint8 image the face was found in.
+        face: a `keras_dmtl.data.detection.Detection`.
+        image_size, channels, margin: as the model was trained with.
+
+    Returns:
+        uint8 (image_size, image_size, channels).
+    """
     if face.landmarks is not None:
         crop = align_face(image, face.landmarks, image_size, margin)
     else:
