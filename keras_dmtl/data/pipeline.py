@@ -187,6 +187,20 @@ def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=Non
     return samples.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
+def training_steps_per_epoch(count, batch_size):
+    """Whole batches in a training split of `count` images (the last partial one is
+    dropped, so every step sees a full batch).
+
+    Raises:
+        ValueError: the split is smaller than one batch.
+    """
+    steps = count // batch_size
+    if steps == 0:
+        raise ValueError(f"--batch_size={batch_size} is larger than the training split "
+                         f"({count} images): lower --batch_size.")
+    return steps
+
+
 def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augment=True,
                           balance=None):
     """The training batches of epochs `initial_epoch` .. `epochs - 1`, in order.
@@ -209,10 +223,7 @@ def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augme
     Raises:
         ValueError: the split is smaller than one batch.
     """
-    steps_per_epoch = len(arrays) // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"--batch_size={batch_size} is larger than the training split "
-                         f"({len(arrays)} images): lower --batch_size.")
+    steps_per_epoch = training_steps_per_epoch(len(arrays), batch_size)
     epochs_dataset = tf.data.Dataset.range(initial_epoch, max(epochs, initial_epoch))
     dataset = epochs_dataset.flat_map(lambda epoch: _samples(
         arrays, True, seed, augment, balance, epoch).batch(batch_size, drop_remainder=True))

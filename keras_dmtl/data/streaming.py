@@ -29,6 +29,7 @@ from keras_dmtl.data.pipeline import SHARD_ORDER_STREAM
 from keras_dmtl.data.pipeline import WINDOW_STREAM
 from keras_dmtl.data.pipeline import epoch_seed
 from keras_dmtl.data.pipeline import prepare_sample
+from keras_dmtl.data.pipeline import training_steps_per_epoch
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
@@ -204,10 +205,7 @@ def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, 
     Raises:
         ValueError: the split is smaller than one batch.
     """
-    steps_per_epoch = len(split) // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"--batch_size={batch_size} is larger than the training split "
-                         f"({len(split)} images): lower --batch_size.")
+    steps_per_epoch = training_steps_per_epoch(len(split), batch_size)
     files = tf.constant(split.index.files)
 
     def epoch_batches(epoch):

@@ -48,12 +48,17 @@ from keras_dmtl.export.calibration import far_upper_bound  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("export_dir", None, "Export folder (manifest.json and model files).")
-flags.DEFINE_string("data_dir", None, "A face set in any layout train.py reads.")
-flags.DEFINE_string("dataset", "auto", "Its format, or auto.")
-flags.DEFINE_string("format", "tflite_int8", "Which exported model to run.")
-flags.DEFINE_string("detector", "haar", "none (crops), haar, mtcnn or yunet:/path.onnx.")
-flags.DEFINE_string("out", None, "Also write the report as JSON here.")
+
+
+def _define_flags():
+    """The command line's flags; defined only when run as a program, so that
+    importing the module's functions (tests, other tools) defines none."""
+    flags.DEFINE_string("export_dir", None, "Export folder (manifest.json and model files).")
+    flags.DEFINE_string("data_dir", None, "A face set in any layout train.py reads.")
+    flags.DEFINE_string("dataset", "auto", "Its format, or auto.")
+    flags.DEFINE_string("format", "tflite_int8", "Which exported model to run.")
+    flags.DEFINE_string("detector", "haar", "none (crops), haar, mtcnn or yunet:/path.onnx.")
+    flags.DEFINE_string("out", None, "Also write the report as JSON here.")
 
 
 def embed_records(model, records, detector, image_size, channels, margin):
@@ -201,4 +206,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
