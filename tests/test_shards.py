@@ -30,7 +30,6 @@ from keras_dmtl.data.streaming import make_shard_dataset
 from keras_dmtl.data.streaming import make_shard_training_dataset
 from keras_dmtl.data.streaming import read_shard_arrays
 from keras_dmtl.data.streaming import read_split_arrays
-from keras_dmtl.data.streaming import split_shards
 from keras_dmtl.data.synthetic import write_synthetic_dataset
 from keras_dmtl.training import evaluate
 from keras_dmtl.training.checkpoint import read_checkpoint_state
@@ -268,20 +267,24 @@ def test_large_splits_are_verified_on_a_sample(monkeypatch):
     assert sampled["expression"] == whole["expression"]  # scored on every image
 
 
-def test_the_command_line_writes_generated_shards_in_parallel(tmp_path):
-    out = tmp_path / "generated"
-    command = [sys.executable, "-m", "keras_dmtl.data.shard", "--synthetic=120",
-               "--synthetic_identities=12", f"--image_size={SIZE}", "--shard_size=50",
-               "--workers=2", f"--out_dir={out}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "120 examples of 12 subjects in 3 shards" in result.stdout
-    index = read_index(str(out))
-    images = read_shard_arrays(index).images
-    assert images.shape == (120, SIZE, SIZE, 1) and images.std() > 10
+def test_generated_shards_are_written_in_parallel(tmp_path):
+    out = str(tmp_path / "generated")
+    plan = shard_writer.plan_generated(120, 12)
+    index = shard_writer.write_shards(plan, out, SETTINGS, shard_size=50, workers=2)
+    assert (index.examples, len(index.files), len(index.subjects)) == (120, 3, 12)
+    arrays = read_shard_arrays(index)
+    assert arrays.images.shape == (120, SIZE, SIZE, 1) and arrays.images.std() > 10
+    serial = shard_writer.write_shards(plan, str(tmp_path / "serial"), SETTINGS, shard_size=50,
+                                       workers=1)
+    for parallel_file, serial_file in zip(index.files, serial.files):
+        assert open(parallel_file, "rb").read() == open(serial_file, "rb").read()
 
-    result = subprocess.run(command[:-4] + ["--image_size=48", f"--out_dir={out}"],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    # The command line: a refused --out_dir is one line, before TensorFlow is imported.
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_dmtl.data.shard", "--synthetic=120",
+         "--synthetic_identities=12", "--image_size=48", "--shard_size=50", f"--out_dir={out}"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"--out_dir={out} already holds a shard set" in result.stderr
+    assert "image_size: 16 there, 48 now" in result.stderr

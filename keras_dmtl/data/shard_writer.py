@@ -29,7 +29,6 @@ from keras_dmtl.data import shard_index
 from keras_dmtl.data import shard_worker
 from keras_dmtl.data.loading import hash_sources
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_worker import CropSettings
 from keras_dmtl.data.shard_worker import GeneratedFaces
 from keras_dmtl.data.shard_worker import ShardJob
 from keras_dmtl.io_utils import atomic_path
