@@ -12,11 +12,13 @@ from keras_dmtl.benchmarks.local_cluster import finish
 from keras_dmtl.benchmarks.local_cluster import settings_flags
 from keras_dmtl.benchmarks.local_cluster import start_workers
 from keras_dmtl.benchmarks.local_cluster import tf_configs
+from keras_dmtl.data.records import DataError
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.training import distribute
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training.config import make_config
+from keras_dmtl.training.run import _state_at_epoch
 from keras_dmtl.training.run import train
 
 SETTINGS = dict(image_size=32, batch_size=16, embedding_dim=16, generated_identities=6,
@@ -91,3 +93,31 @@ def test_the_chief_is_tensorflows(cluster, task, chief):
 def test_unknown_distribute_setting_is_refused():
     with pytest.raises(ValueError, match="--config.distribute=gpus: choose one of"):
         make_config(distribute="gpus")
+
+
+def test_restored_epoch_reads_what_backup_and_restore_wrote(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("stopped")
+
+    backup = str(tmp_path / "backup")
+    assert distribute.restored_epoch(backup) is None
+    with pytest.raises(RuntimeError, match="stopped"):
+        model.fit(np.zeros((4, 2)), np.zeros(4), epochs=5, verbose=0,
+                  callbacks=[keras.callbacks.BackupAndRestore(backup), Stop()])
+    assert distribute.restored_epoch(backup) == 2
+    (tmp_path / "backup" / distribute.BACKUP_METADATA).write_text("{")
+    with pytest.raises(DataError, match=distribute.BACKUP_METADATA):
+        distribute.restored_epoch(backup)
+
+
+def test_a_restart_cuts_the_run_history_back_to_the_backup():
+    state = {"epochs_done": 2, "global_step": 6,
+             "step_history": {"loss": [6, 5, 4, 3, 2, 1]}, "epoch_history": {"loss": [5, 2]}}
+    assert _state_at_epoch(state, 1, 3) == {
+        "epochs_done": 1, "global_step": 3, "step_history": {"loss": [6, 5, 4]},
+        "epoch_history": {"loss": [5]}}

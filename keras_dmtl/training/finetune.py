@@ -143,7 +143,8 @@ def initialise_from(model, path, scope="all", label_names=None):
         fresh += list(BRANCH_LAYERS) + [EXPRESSION_CLASSIFIER, IDENTITY_HEAD_NAME,
                                         model.center_loss.name]
         reasons.append("--config.init_scope=trunk")
-    _LOG.warning("Initialised from %s: transferred %s; freshly initialised %s (%s) and the "
-                 "weighting state.", path, ", ".join(transferred), ", ".join(fresh),
-                 "; ".join(reasons))
+    started = (f"{', '.join(fresh)} ({'; '.join(reasons)}) and the weighting state" if fresh
+               else "only the weighting state")
+    _LOG.warning("Initialised from %s: transferred %s; freshly initialised %s.", path,
+                 ", ".join(transferred), started)
     return {"from": path, "transferred": transferred, "fresh": fresh}
