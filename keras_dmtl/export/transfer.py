@@ -40,6 +40,7 @@ from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: E402
 from keras_dmtl.edge.manifest import ManifestError  # noqa: E402
 from keras_dmtl.edge.manifest import load_manifest  # noqa: E402
+from keras_dmtl.edge.runtime import read_outputs  # noqa: E402
 from keras_dmtl.evaluation.expression import evaluate_expression  # noqa: E402
 from keras_dmtl.evaluation.verification import all_pair_scores  # noqa: E402
 from keras_dmtl.evaluation.verification import roc_auc  # noqa: E402
@@ -61,7 +62,7 @@ def _define_flags():
     flags.DEFINE_string("out", None, "Also write the report as JSON here.")
 
 
-def embed_records(model, records, detector, image_size, channels, margin):
+def embed_records(model, records, detector, image_size, channels, margin, labels):
     """Runs every image of `records` through detection, alignment and `model`.
 
     Args:
@@ -70,6 +71,7 @@ def embed_records(model, records, detector, image_size, channels, margin):
         records: `FaceRecords`.
         detector: a `FaceDetector`, or None for face crops.
         image_size, channels, margin: the export's input (its manifest).
+        labels: the model's expression labels (its manifest).
 
     Returns:
         (indices of the records with a face, (M, D) normalised embeddings,
@@ -84,9 +86,8 @@ def embed_records(model, records, detector, image_size, channels, margin):
         if crop is None:
             continue
         outputs = model(crop[None])
-        embedding = np.asarray(outputs["embedding"][0], np.float64)
         found.append(index)
-        embeddings.append(embedding / np.linalg.norm(embedding))
+        embeddings.append(read_outputs(outputs, labels)["embedding"])
         probabilities.append(np.asarray(outputs["expression_probabilities"][0]))
     if not found:
         raise DataError("No face was found in any image: check --detector (crops need "
@@ -183,7 +184,7 @@ def main(argv):
         model = LiteRTFaceModel(manifest["file"])
         found, embeddings, probabilities = embed_records(
             model, records, detector, manifest["height"], manifest["channels"],
-            manifest["face_margin"])
+            manifest["face_margin"], manifest["expression_labels"])
     except (DataError, ManifestError) as error:
         logging.error("%s", error)
         raise SystemExit(1) from None
