@@ -1,5 +1,7 @@
 """Scores a trained model on a split: expression, identity and verification metrics."""
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -57,6 +59,27 @@ def _shard_batches(split, batch_size):
                np.where(has_identity, names[subjects], ""))
 
 
+# One compiled forward pass per model, kept while the model lives: evaluation runs
+# every epoch (the comparison's best-epoch selection), and tracing anew each time
+# would cost more than the evaluation.
+_INFERENCE_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model):
+    """`model(images, training=False)` compiled, for this model.
+
+    A plain forward pass, not `predict_on_batch`: under a multi-worker strategy
+    that one distributes the batch and gathers every worker's copy of it. Each
+    worker scores the whole split on its own (only the chief writes).
+    """
+    if model not in _INFERENCE_FUNCTIONS:
+        # A weak reference: the cached function must not keep its model alive.
+        reference = weakref.ref(model)
+        _INFERENCE_FUNCTIONS[model] = tf.function(
+            lambda batch: reference()(batch, training=False), reduce_retracing=True)
+    return _INFERENCE_FUNCTIONS[model]
+
+
 def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
     """Evaluates `model` on one split, batch by batch.
 
@@ -88,10 +111,7 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
     truth = {"expression": [], "identity": []}
     embeddings, subjects, expressions = [], [], []
     weights, seen = 0.0, 0
-    # A plain compiled forward pass, not `predict_on_batch`: under a multi-worker
-    # strategy that one distributes the batch and gathers every worker's copy of
-    # it. Each worker scores the whole split on its own (only the chief writes).
-    forward = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    forward = _inference_function(model)
     for images, expression, identity, batch_subjects in batches:
         outputs = forward(tf.constant(np.asarray(images, np.float32)))
         predicted["expression"].append(np.asarray(outputs["expression_logits"]).argmax(axis=1))
