@@ -41,16 +41,23 @@ def _config():
     return resume_config(config.out_dir, **overrides)
 
 
+def _scores(part):
+    """The split's headline metrics, those its labels allow."""
+    scores = []
+    if "expression" in part:
+        scores.append(f"expression accuracy {part['expression']['accuracy']:.3f}")
+    if "verification" in part:
+        scores.append(f"verification AUC {part['verification']['auc']:.3f}, "
+                      f"verification accuracy {part['verification']['accuracy']:.3f}")
+    return ", ".join(scores) or "no expression labels, too few people to verify"
+
+
 def _summary(metrics, out_dir):
     lines = [f"Run folder: {out_dir}"]
     for split in ("validation", "test"):
-        part = metrics[split]
-        expression = part.get("expression", {}).get("accuracy")
-        verification = part.get("verification", {})
-        lines.append(
-            f"{split:>10}: expression accuracy {expression if expression is None else f'{expression:.3f}'}"
-            f", verification AUC {verification.get('auc', float('nan')):.3f}"
-            f", verification accuracy {verification.get('accuracy', float('nan')):.3f}")
+        lines.append(f"{split:>10}: {_scores(metrics[split])}")
+        for source, part in metrics[split].get("sources", {}).items():
+            lines.append(f"{'':>12}{source} ({part['samples']} images): {_scores(part)}")
     for name, entries in metrics.get("verification_bins", {}).items():
         if entries:
             last = entries[-1]

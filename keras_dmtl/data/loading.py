@@ -243,4 +243,5 @@ def _arrays(records, images, kept):
     chosen = records.subset(kept)
     return FaceArrays(images=images, identity=chosen.identity, expression=chosen.expression,
                       subject=chosen.subject, identity_names=list(records.identity_names),
-                      expression_names=list(records.expression_names))
+                      expression_names=list(records.expression_names),
+                      source_names=[records.dataset])

@@ -73,6 +73,7 @@ ORDER_STREAM = 0
 AUGMENT_STREAM = 1
 SHARD_ORDER_STREAM = 2
 WINDOW_STREAM = 3
+SOURCE_STREAM = 4
 
 
 def epoch_seed(seed, epoch, stream):
@@ -116,29 +117,42 @@ def prepare_sample(image, labels, position, augment_seed, augmenting):
     return image, labels
 
 
-def _balanced_indices(labels, seed):
-    """len(labels) sample indices with every class equally likely (with replacement).
+def _group_sampled_indices(groups, seed, weights=None):
+    """len(groups) sample indices (with replacement): a group drawn with `weights`
+    (default: every group equally likely), then a member of it uniformly.
 
-    Samples without the label (-1) form one more group of their own.
+    Args:
+        groups: the group of each sample (a class, -1 included, or a source).
+        seed: stateless seed.
+        weights: per distinct value of `groups`, in sorted order, its probability.
     """
-    values, group_of = np.unique(labels, return_inverse=True)
+    values, group_of = np.unique(groups, return_inverse=True)
     members = tf.constant(np.argsort(group_of, kind="stable"), tf.int64)
     sizes = np.bincount(group_of.reshape(-1), minlength=len(values))
     offsets = tf.constant(np.concatenate([[0], np.cumsum(sizes)[:-1]]), tf.int64)
     sizes = tf.constant(sizes, tf.float32)
-    count = len(labels)
+    count = len(groups)
     group_seed, member_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    groups = tf.random.stateless_uniform([count], group_seed, 0, len(values), tf.int64)
-    position = tf.random.stateless_uniform([count], member_seed) * tf.gather(sizes, groups)
-    return tf.gather(members, tf.gather(offsets, groups) + tf.cast(position, tf.int64))
+    if weights is None:
+        chosen = tf.random.stateless_uniform([count], group_seed, 0, len(values), tf.int64)
+    else:
+        chosen = tf.random.stateless_categorical(
+            tf.math.log(tf.constant(np.asarray(weights)[None], tf.float32)), count, group_seed)[0]
+    position = tf.random.stateless_uniform([count], member_seed) * tf.gather(sizes, chosen)
+    return tf.gather(members, tf.gather(offsets, chosen) + tf.cast(position, tf.int64))
 
 
-def _samples(arrays, training, seed, augment, balance, epoch):
+def _samples(arrays, training, seed, augment, balance, epoch, source_mix=None):
     """One epoch of (image, labels) samples, unbatched (see `make_dataset`)."""
     count = len(arrays)
-    if training and balance is not None:
+    if training and source_mix is not None:
+        present = np.unique(arrays.source)
+        weights = np.asarray(source_mix, np.float64)[present]
+        order = _group_sampled_indices(arrays.source, epoch_seed(seed, epoch, ORDER_STREAM),
+                                       weights / weights.sum())
+    elif training and balance is not None:
         labels = {"expression": arrays.expression, "identity": arrays.identity}[balance]
-        order = _balanced_indices(labels, epoch_seed(seed, epoch, ORDER_STREAM))
+        order = _group_sampled_indices(labels, epoch_seed(seed, epoch, ORDER_STREAM))
     elif training:
         order = tf.random.experimental.stateless_shuffle(
             tf.range(count, dtype=tf.int64), epoch_seed(seed, epoch, ORDER_STREAM))
@@ -202,7 +216,7 @@ def training_steps_per_epoch(count, batch_size):
 
 
 def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augment=True,
-                          balance=None):
+                          balance=None, source_mix=None):
     """The training batches of epochs `initial_epoch` .. `epochs - 1`, in order.
 
     Each epoch is that of `make_dataset(..., epoch=e)`: its order and augmentation depend
@@ -215,6 +229,9 @@ def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augme
         initial_epoch: the first epoch to produce (epochs already done).
         epochs: one past the last epoch.
         augment, balance: as in `make_dataset`.
+        source_mix: None, or per source of `arrays.source_names` the probability
+            that a sample is drawn from it (`sources.check_mix`); an epoch then
+            has len(arrays) samples drawn with replacement. Not with `balance`.
 
     Returns:
         (dataset, steps_per_epoch): pass both to `fit` with the same
@@ -226,5 +243,6 @@ def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augme
     steps_per_epoch = training_steps_per_epoch(len(arrays), batch_size)
     epochs_dataset = tf.data.Dataset.range(initial_epoch, max(epochs, initial_epoch))
     dataset = epochs_dataset.flat_map(lambda epoch: _samples(
-        arrays, True, seed, augment, balance, epoch).batch(batch_size, drop_remainder=True))
+        arrays, True, seed, augment, balance, epoch, source_mix).batch(batch_size,
+                                                                       drop_remainder=True))
     return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch

@@ -118,6 +118,10 @@ class FaceArrays:
         images: uint8 (N, H, W, C) face crops, C = 1 (grayscale) or 3 (RGB).
         identity, expression, subject, identity_names, expression_names: as in
             `FaceRecords`.
+        source: int64 (N,), per sample the index of its dataset in
+            `source_names` (all 0 for one dataset).
+        source_names: the datasets the samples came from, in the order of
+            `--config.data_dir` (see `readers.combine_arrays`).
     """
 
     images: np.ndarray
@@ -126,9 +130,20 @@ class FaceArrays:
     subject: np.ndarray
     identity_names: List[str]
     expression_names: List[str]
+    source: Optional[np.ndarray] = None
+    source_names: List[str] = dataclasses.field(default_factory=lambda: ["data"])
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = np.zeros(len(self.images), np.int64)
+        self.source = np.asarray(self.source, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def of_source(self, index: int) -> "FaceArrays":
+        """Returns the samples of the source `index`, with the same label spaces."""
+        return self.subset(np.flatnonzero(self.source == index))
 
     def subset(self, indices: Sequence[int]) -> "FaceArrays":
         """Returns the samples at `indices`, with the same label spaces."""
@@ -139,4 +154,5 @@ class FaceArrays:
             identity=self.identity[indices],
             expression=self.expression[indices],
             subject=self.subject[indices],
+            source=self.source[indices],
         )

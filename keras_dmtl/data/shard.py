@@ -2,6 +2,8 @@
 
     python -m keras_dmtl.data.shard --data_dir=/data/CASIA-WebFace --out_dir=shards/casia \\
         --image_size=112 --channels=3 --detector=mtcnn --encoding=jpeg
+    python -m keras_dmtl.data.shard --data_dir=/data/CASIA-WebFace,/data/CK+48 \\
+        --out_dir=shards/casia_ck --image_size=112 --channels=3   # two sources, one set
     python -m keras_dmtl.data.shard --synthetic=100000 --synthetic_identities=2000 \\
         --out_dir=shards/generated
     python train.py --config.data_dir=shards/generated     # streams them
@@ -25,8 +27,11 @@ from keras_dmtl.data.shard_index import ENCODINGS
 from keras_dmtl.startup import quiet_native_startup
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", None, "Dataset folder or file (any format train.py reads).")
-flags.DEFINE_string("dataset", "auto", "Dataset format name, or auto to detect it.")
+flags.DEFINE_string("data_dir", None, "Dataset folder or file (any format train.py reads); "
+                    "several, comma-separated, are written as one shard set of several "
+                    "sources (identities kept apart, subjects named <source>/<subject>).")
+flags.DEFINE_string("dataset", "auto", "Dataset format name, or auto to detect it; one per "
+                    "--data_dir source, comma-separated, or one for all.")
 flags.DEFINE_string("out_dir", None, "Folder for the shards: new, empty, or an interrupted "
                     "run's of the same data and settings.")
 flags.DEFINE_integer("synthetic", 0, "Instead of --data_dir: this many generated faces.",
@@ -60,10 +65,17 @@ def _plan():
                                            FLAGS.seed)
     if not FLAGS.data_dir:
         raise DataError("Give --data_dir (a dataset) or --synthetic (a number of generated faces).")
+    from keras_dmtl.data.readers import combine  # noqa: PLC0415
     from keras_dmtl.data.readers import read_dataset  # noqa: PLC0415
+    from keras_dmtl.data.sources import parse_sources  # noqa: PLC0415
 
-    return shard_writer.plan_records(read_dataset(FLAGS.data_dir, FLAGS.dataset,
-                                                  skip_bad=FLAGS.skip_bad_images))
+    try:
+        sources = parse_sources(FLAGS.data_dir, FLAGS.dataset)
+    except ValueError as error:
+        raise DataError(str(error).replace("--config.", "--")) from None
+    records = [read_dataset(source.path, source.dataset, skip_bad=FLAGS.skip_bad_images)
+               for source in sources]
+    return shard_writer.plan_records(records[0] if len(records) == 1 else combine(records))
 
 
 def main(argv):

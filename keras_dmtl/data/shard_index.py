@@ -52,7 +52,8 @@ class ShardIndex:
         subject_identities: per subject, the identity labels its examples carry.
         image_size, channels: the crops' side and channels.
         encoding: "png" (lossless) or "jpeg".
-        sources: the dataset formats the examples came from.
+        sources: the datasets the examples came from (several when the shard
+            tool was given several: each subject key then starts "<source>/").
         settings: every setting the crops depend on, and the data's fingerprint.
     """
 
@@ -78,6 +79,15 @@ class ShardIndex:
     @property
     def examples(self) -> int:
         return int(sum(self.shard_examples))
+
+    @property
+    def subject_sources(self) -> np.ndarray:
+        """int64, per subject, the index of its source in `sources`."""
+        if len(self.sources) < 2:
+            return np.zeros(len(self.subjects), np.int64)
+        position = {name: i for i, name in enumerate(self.sources)}
+        return np.asarray([position[subject.split("/", 1)[0]] for subject in self.subjects],
+                          np.int64)
 
 
 def is_shard_dir(path) -> bool:
@@ -198,6 +208,9 @@ def _inconsistency(index):
     if int(index.subject_examples.sum()) != index.examples or index.examples == 0:
         return (f"the subjects hold {int(index.subject_examples.sum())} examples but the "
                 f"shards {index.examples}")
+    if len(index.sources) > 1 and any(subject.split("/", 1)[0] not in index.sources
+                                      for subject in index.subjects):
+        return "a subject key that names none of the sources"
     known = [i for ids in index.subject_identities for i in ids]
     if known and not 0 <= min(known) <= max(known) < len(index.identity_names):
         return "an identity label outside identity_names"

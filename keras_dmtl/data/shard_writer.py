@@ -307,7 +307,7 @@ def _write_index(out_dir, plan, done, positions, settings):
         [{key: done[shard][key] for key in ("file", "examples", "bytes")}
          for shard in range(len(positions))],
         plan.identity_names, plan.expression_names, plan.subjects, subject_examples,
-        subject_identities, settings, [plan.dataset], reasons)
+        subject_identities, settings, plan.dataset.split("+"), reasons)
     write_json(os.path.join(out_dir, shard_index.INDEX_NAME), record)
     os.remove(os.path.join(out_dir, PROGRESS_NAME))
     return shard_index.read_index(out_dir)

@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras_dmtl.data import shard_index
 from keras_dmtl.data.pipeline import AUGMENT_STREAM
 from keras_dmtl.data.pipeline import SHARD_ORDER_STREAM
+from keras_dmtl.data.pipeline import SOURCE_STREAM
 from keras_dmtl.data.pipeline import WINDOW_STREAM
 from keras_dmtl.data.pipeline import epoch_seed
 from keras_dmtl.data.pipeline import prepare_sample
@@ -88,6 +89,8 @@ class ShardSplit:
         expression_names: the expression classes.
         subjects: this split's subject keys, sorted.
         count: this split's examples.
+        source_names: the index's sources.
+        source_examples: int64, this split's examples per source.
     """
 
     index: shard_index.ShardIndex
@@ -98,9 +101,21 @@ class ShardSplit:
     expression_names: List[str]
     subjects: List[str]
     count: int
+    source_names: List[str]
+    source_examples: np.ndarray
 
     def __len__(self) -> int:
         return self.count
+
+    def of_source(self, source: int) -> "ShardSplit":
+        """This split's examples of one source (a stream that skips the others)."""
+        mine = self.index.subject_sources == source
+        keys = np.asarray(self.index.subjects)[mine & (self.subject_part == self.part)]
+        return dataclasses.replace(
+            self, subject_part=np.where(mine, self.subject_part, -1).astype(np.int32),
+            subjects=sorted(keys.tolist()), count=int(self.source_examples[source]),
+            source_examples=np.where(np.arange(len(self.source_names)) == source,
+                                     self.source_examples, 0))
 
 
 def split_shards(index, fractions, seed):
@@ -121,7 +136,10 @@ def split_shards(index, fractions, seed):
         DataError: too few subjects, or no identity label in the training split.
     """
     present = np.flatnonzero(index.subject_examples > 0)
-    parts = split_by_subject(np.asarray(index.subjects)[present], fractions, seed=seed)
+    sources = index.subject_sources
+    groups = sources[present] if len(index.sources) > 1 else None
+    parts = split_by_subject(np.asarray(index.subjects)[present], fractions, seed=seed,
+                             groups=groups, group_names=index.sources)
     subject_part = np.full(len(index.subjects), -1, np.int32)
     for part, members in enumerate(parts):
         subject_part[present[members]] = part
@@ -136,7 +154,10 @@ def split_shards(index, fractions, seed):
     return tuple(
         ShardSplit(index, part, subject_part, identity_map, names, list(index.expression_names),
                    sorted(index.subjects[s] for s in present[members]),
-                   int(index.subject_examples[present[members]].sum()))
+                   int(index.subject_examples[present[members]].sum()), list(index.sources),
+                   np.bincount(sources[present[members]],
+                               weights=index.subject_examples[present[members]],
+                               minlength=len(index.sources)).astype(np.int64))
         for part, members in enumerate(parts))
 
 
@@ -182,8 +203,33 @@ def _split_examples(split, files, window_seed=None, window=EVALUATION_WINDOW):
     return windows.map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
 
+def _mixed_examples(split, files, window_seed, window, mix, mix_seed, count):
+    """`count` parsed examples of `split`, each drawn from a source chosen with
+    probabilities `mix`: one stream per source (a source that runs out starts
+    again, in a new window order), and a stateless draw of the source per example."""
+    streams = []
+    for source, weight in enumerate(mix):
+        part = split.of_source(source)
+        if weight > 0 and len(part) == 0:
+            raise DataError(f"--config.source_mix gives source {split.source_names[source]} "
+                            "a share, but it has no training examples: give it weight 0.")
+
+        def rounds(cycle, part=part, source=source):
+            cycle_seed = tf.random.experimental.stateless_fold_in(
+                tf.random.experimental.stateless_fold_in(window_seed, source), cycle)
+            return _split_examples(part, files, cycle_seed, window)
+
+        streams.append(tf.data.Dataset.counter().flat_map(rounds))
+    logits = tf.math.log(tf.constant(np.asarray(mix)[None], tf.float32))
+    choices = tf.data.Dataset.range(count).map(lambda position: tf.cast(
+        tf.random.stateless_categorical(
+            logits, 1, tf.random.experimental.stateless_fold_in(mix_seed, position))[0, 0],
+        tf.int64))
+    return tf.data.Dataset.choose_from_datasets(streams, choices)
+
+
 def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, augment=True,
-                                shuffle_window=8192):
+                                shuffle_window=8192, source_mix=None):
     """The training batches of epochs `initial_epoch` .. `epochs - 1`, streamed.
 
     Each epoch reads the shards in an order drawn from (seed, epoch), CYCLE_LENGTH
@@ -198,6 +244,10 @@ def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, 
         epochs: one past the last epoch.
         augment: apply `pipeline.augment_image`.
         shuffle_window: encoded examples held and shuffled together.
+        source_mix: None (every example once per epoch), or per source of the
+            index the probability that an example is drawn from it (a shard set
+            written from several sources; `sources.check_mix`). An epoch then
+            has as many examples as the split, a source cycling when it runs out.
 
     Returns:
         (dataset, steps_per_epoch), as `pipeline.make_training_dataset`.
@@ -211,8 +261,15 @@ def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(tf.size(files)), epoch_seed(seed, epoch, SHARD_ORDER_STREAM))
-        examples = _split_examples(split, tf.gather(files, order),
-                                   epoch_seed(seed, epoch, WINDOW_STREAM), shuffle_window)
+        window_seed = epoch_seed(seed, epoch, WINDOW_STREAM)
+        if source_mix is None:
+            examples = _split_examples(split, tf.gather(files, order), window_seed,
+                                       shuffle_window)
+        else:
+            examples = _mixed_examples(split, tf.gather(files, order), window_seed,
+                                       shuffle_window, source_mix,
+                                       epoch_seed(seed, epoch, SOURCE_STREAM),
+                                       steps_per_epoch * batch_size)
         augment_seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
         samples = examples.enumerate().map(
             lambda position, example: prepare_sample(
@@ -293,7 +350,9 @@ def read_split_arrays(split, limit=None):
     names = np.asarray(split.index.subjects)[subject]
     arrays = FaceArrays(images=images, identity=identity, expression=expression, subject=names,
                         identity_names=list(split.identity_names),
-                        expression_names=list(split.expression_names))
+                        expression_names=list(split.expression_names),
+                        source=split.index.subject_sources[subject],
+                        source_names=list(split.source_names))
     return arrays, np.where(labelled, names, "")
 
 
@@ -310,6 +369,8 @@ def read_shard_arrays(index):
     whole = ShardSplit(index, 0, np.where(index.subject_examples > 0, 0, -1).astype(np.int32),
                        np.arange(max(len(index.identity_names), 1), dtype=np.int64),
                        list(index.identity_names), list(index.expression_names),
-                       sorted(index.subjects), index.examples)
+                       sorted(index.subjects), index.examples, list(index.sources),
+                       np.bincount(index.subject_sources, weights=index.subject_examples,
+                                   minlength=len(index.sources)).astype(np.int64))
     arrays, _ = read_split_arrays(whole)
     return arrays

@@ -44,6 +44,7 @@ from keras_dmtl.training.callbacks import StepHistory  # noqa: E402
 from keras_dmtl.training.evaluate import evaluate_split  # noqa: E402
 from keras_dmtl.training.run import build_model  # noqa: E402
 from keras_dmtl.training.run import load_arrays  # noqa: E402
+from keras_dmtl.training.run import source_mix  # noqa: E402
 from keras_dmtl.training.run import make_splits  # noqa: E402
 
 
@@ -80,7 +81,8 @@ def fold_splits(arrays, fold_test, seed, validation_fraction):
     drawn (seeded) from the rest."""
     rest = np.setdiff1d(np.arange(len(arrays)), fold_test)
     train_part, validation_part, _ = split_by_subject(
-        arrays.subject[rest], (1.0 - validation_fraction, validation_fraction, 0.0), seed=seed)
+        arrays.subject[rest], (1.0 - validation_fraction, validation_fraction, 0.0), seed=seed,
+        groups=arrays.source[rest], group_names=arrays.source_names)
     return rest[train_part], rest[validation_part], np.sort(fold_test)
 
 
@@ -103,7 +105,8 @@ def run_cell(arrays, indices, method, seed, config):
     splits = make_splits(arrays, *indices)
     train_ds, steps_per_epoch = make_training_dataset(
         splits.train, train_config.batch_size, seed, 0, train_config.epochs,
-        augment=train_config.augment, balance=train_config.balance)
+        augment=train_config.augment, balance=train_config.balance,
+        source_mix=source_mix(train_config, splits.train))
     model = build_model(train_config, len(splits.train.identity_names),
                         len(splits.train.expression_names),
                         weighting=weighting_lib.get(method.strategy, **method.kwargs),
@@ -143,7 +146,7 @@ def run_experiment(config):
     experiment = config.experiment
     methods = methods_lib.select(list(experiment.methods))
     arrays = load_arrays(config)
-    folds = subject_kfold(arrays.subject, experiment.folds, seed=0)
+    folds = subject_kfold(arrays.subject, experiment.folds, seed=0, groups=arrays.source)
     if experiment.max_folds:
         folds = folds[:experiment.max_folds]
     cell_dir = os.path.join(experiment.out_dir, "cells")

@@ -17,6 +17,9 @@ import sys
 import ml_collections
 from ml_collections import config_dict
 
+from keras_dmtl.data.sources import check_mix
+from keras_dmtl.data.sources import parse_sources
+
 # The config `train.py` and the comparison runner read when no --config is given.
 DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                                    os.pardir, "configs", "default.py")
@@ -33,11 +36,19 @@ def default_config():
     config = ml_collections.ConfigDict()
     # --- data
     # Dataset folder or CSV, or a shard folder (python -m keras_dmtl.data.shard);
+    # several datasets separated by commas train together (keras_dmtl.data.sources);
     # None: generated faces.
     config.data_dir = config_dict.placeholder(str)
-    config.dataset = "auto"  # format name (keras_dmtl.data.readers) or "auto": from the layout
+    # Format name (keras_dmtl.data.readers) or "auto": from the layout; one for
+    # every source, or one per source, comma-separated.
+    config.dataset = "auto"
     config.cache_dir = "data_cache"  # aligned crops and generated faces are cached here
-    config.detector = "none"  # none (crops), mtcnn, haar or yunet:/path/face_detection_yunet.onnx
+    # none (crops), mtcnn, haar or yunet:/path/face_detection_yunet.onnx; one for
+    # every source, or one per source, comma-separated.
+    config.detector = "none"
+    # Share of the training samples drawn from each source of data_dir, e.g.
+    # (0.7, 0.3); () = in proportion to the sources' sizes.
+    config.source_mix = ()
     config.skip_bad_images = False  # skip (and count) bad images instead of stopping
     config.image_size = 64  # face crop side in pixels
     config.channels = 1  # 1 = grayscale, 3 = RGB
@@ -252,6 +263,18 @@ def validate(config):
     if config.data_dir is None and config.dataset != "auto":
         raise ValueError(f"--config.dataset={config.dataset} needs the dataset: give "
                          "--config.data_dir=<its folder or CSV>.")
+    mix = config.source_mix
+    if not isinstance(mix, (tuple, list)):
+        raise ValueError(f"--config.source_mix={mix}: give a tuple of weights, one per source, "
+                         "e.g. \"(0.7, 0.3)\", or () to mix in proportion to size.")
+    sources = parse_sources(config.data_dir, config.dataset, config.detector)
+    if mix and not sources:
+        raise ValueError(f"--config.source_mix={tuple(mix)} mixes several sources: give them "
+                         "as --config.data_dir=<first>,<second>, or leave source_mix at ().")
+    check_mix(mix, len(mix))  # the form; the count is checked against the data's sources
+    if mix and config.balance:
+        raise ValueError(f"--config.balance={config.balance} and --config.source_mix="
+                         f"{tuple(mix)} both resample the training data: give one of them.")
     bins = config.verification_bins
     if not isinstance(bins, (tuple, list)) or not all(isinstance(p, str) for p in bins):
         raise ValueError(f"--config.verification_bins={bins}: give a tuple of .bin paths, "

@@ -20,11 +20,14 @@ from keras_dmtl.data.loading import load_faces
 from keras_dmtl.data.pipeline import make_dataset
 from keras_dmtl.data.pipeline import make_training_dataset
 from keras_dmtl.data.readers import read_ckplus48
+from keras_dmtl.data.readers import combine_arrays
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.shard_index import is_shard_dir
 from keras_dmtl.data.shard_index import read_index
+from keras_dmtl.data.sources import check_mix
+from keras_dmtl.data.sources import parse_sources
 from keras_dmtl.data.splits import split_by_subject
 from keras_dmtl.data.streaming import ShardSplit
 from keras_dmtl.data.streaming import make_shard_dataset
@@ -67,6 +70,28 @@ class Splits:
     verification_subjects: dict
 
 
+def _sources(config):
+    """The `SourceSpec`s of `config.data_dir` (empty: generated faces)."""
+    return parse_sources(config.data_dir, config.dataset, config.detector)
+
+
+def _shard_dir(config):
+    """The shard folder the run reads, or None (a dataset, several, or generated faces).
+
+    Raises:
+        DataError: a shard folder among several sources.
+    """
+    sources = _sources(config)
+    sharded = [source.path for source in sources if is_shard_dir(source.path)]
+    if sharded and len(sources) > 1:
+        raise DataError(
+            f"--config.data_dir: {sharded[0]} is a shard folder among several sources; a run "
+            "reads one shard set. Write the sources into one set with python -m "
+            "keras_dmtl.data.shard --data_dir=<first>,<second> --out_dir=<shards>, and "
+            "train on that.")
+    return sharded[0] if sharded else None
+
+
 def _shard_index(config):
     """The shard set in `config.data_dir`, checked against the config."""
     index = read_index(config.data_dir)
@@ -88,7 +113,7 @@ def streams(config):
     Raises:
         DataError: streaming=true for data that is not a shard folder.
     """
-    sharded = bool(config.data_dir) and is_shard_dir(config.data_dir)
+    sharded = _shard_dir(config) is not None
     if config.streaming == "true" and not sharded:
         where = (f"{config.data_dir} is not a shard folder (no index.json)" if config.data_dir
                  else "no --config.data_dir")
@@ -103,12 +128,25 @@ def load_arrays(config):
     """Reads, detects, aligns and caches the faces the config points at.
 
     With no `data_dir`, a generated face set (CK+48 layout) is written once under
-    `cache_dir` and used; a shard folder is read into memory.
+    `cache_dir` and used; a shard folder is read into memory. Several sources are
+    each read with their own format and detector, then combined
+    (`readers.combine_arrays`: identities kept apart, `source` recorded).
     """
-    if config.data_dir and is_shard_dir(config.data_dir):
+    if _shard_dir(config):
         return read_shard_arrays(_shard_index(config))
-    if config.data_dir:
-        records = read_dataset(config.data_dir, config.dataset, skip_bad=config.skip_bad_images)
+    sources = _sources(config)
+    if sources:
+        parts = []
+        for source in sources:
+            records = read_dataset(source.path, source.dataset,
+                                   skip_bad=config.skip_bad_images)
+            parts.append(load_faces(records, image_size=config.image_size,
+                                    channels=config.channels, detector=source.detector,
+                                    cache_dir=config.cache_dir,
+                                    skip_bad_images=config.skip_bad_images))
+        if len(parts) == 1:
+            return parts[0]
+        return combine_arrays(parts, [part.source_names[0] for part in parts])
     else:
         generated = os.path.join(
             config.cache_dir,
@@ -139,9 +177,11 @@ def _fractions(config):
 
 
 def split_arrays(arrays, config):
-    """Splits by subject with the config's fractions and seed (see `make_splits`)."""
+    """Splits by subject, within each source, with the config's fractions and seed
+    (see `make_splits`)."""
     return make_splits(arrays, *split_by_subject(arrays.subject, _fractions(config),
-                                                 seed=config.seed))
+                                                 seed=config.seed, groups=arrays.source,
+                                                 group_names=arrays.source_names))
 
 
 def load_splits(config):
@@ -151,12 +191,16 @@ def load_splits(config):
     Both give every subject the same split and the same identity classes.
     """
     if not streams(config):
-        return split_arrays(load_arrays(config), config)
-    if config.balance:
+        splits = split_arrays(load_arrays(config), config)
+    elif config.balance:
         raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
                         "set --config.streaming=false to load the shards into memory, or "
                         "leave --config.balance unset.")
-    return Splits(*split_shards(_shard_index(config), _fractions(config), config.seed), None)
+    else:
+        splits = Splits(*split_shards(_shard_index(config), _fractions(config), config.seed),
+                        None)
+    source_mix(config, splits.train)  # a mix that does not fit the data stops the run here
+    return splits
 
 
 def split_in_memory(splits, name, limit=None):
@@ -196,6 +240,27 @@ def make_splits(arrays, train_indices, validation_indices, test_indices):
         for name, part in zip(("train", "validation", "test"), parts)
     }
     return Splits(*(renumber(part) for part in parts), verification)
+
+
+def evaluate_by_source(model, splits, name, seed=0):
+    """`evaluate_split` of one split; with several sources, also of each source's
+    part of it, under "sources" (a metric is there only where the source has the
+    labels: expression, identity)."""
+    part = getattr(splits, name)
+    subjects = splits.verification_subjects and splits.verification_subjects[name]
+    metrics = evaluate_split(model, part, subjects, seed=seed)
+    names = part.source_names
+    if len(names) > 1:
+        metrics["sources"] = {}
+        for source, source_name in enumerate(names):
+            if isinstance(part, ShardSplit):
+                mine, mine_subjects = part.of_source(source), None
+            else:
+                rows = np.flatnonzero(part.source == source)
+                mine, mine_subjects = part.subset(rows), np.asarray(subjects)[rows]
+            metrics["sources"][source_name] = evaluate_split(model, mine, mine_subjects,
+                                                             seed=seed)
+    return metrics
 
 
 def use_xla(config):
@@ -340,17 +405,31 @@ def _subject_keys(part):
     return sorted({str(s) for s in part.subject})
 
 
+def source_mix(config, part):
+    """`config.source_mix` as probabilities over the sources of `part`, or None.
+
+    Raises:
+        DataError: a weight count other than the data's number of sources.
+    """
+    try:
+        return check_mix(config.source_mix, len(part.source_names))
+    except ValueError as error:
+        raise DataError(f"{error} The data has the sources "
+                        f"{', '.join(part.source_names)}.") from None
+
+
 def _datasets(splits, config, initial_epoch):
     """(training dataset, its steps per epoch, validation dataset)."""
+    mix = source_mix(config, splits.train)
     if isinstance(splits.train, ShardSplit):
         train_ds, steps_per_epoch = make_shard_training_dataset(
             splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
-            augment=config.augment, shuffle_window=config.shuffle_window)
+            augment=config.augment, shuffle_window=config.shuffle_window, source_mix=mix)
         return train_ds, steps_per_epoch, make_shard_dataset(splits.validation,
                                                              config.batch_size)
     train_ds, steps_per_epoch = make_training_dataset(
         splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
-        augment=config.augment, balance=config.balance)
+        augment=config.augment, balance=config.balance, source_mix=mix)
     validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
                                  seed=config.seed)
     return train_ds, steps_per_epoch, validation_ds
@@ -525,8 +604,7 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     if verification:
         metrics["verification_bins"] = verification.history
     for name in ("train", "validation", "test"):
-        subjects = splits.verification_subjects and splits.verification_subjects[name]
-        metrics[name] = evaluate_split(model, getattr(splits, name), subjects, seed=config.seed)
+        metrics[name] = evaluate_by_source(model, splits, name, config.seed)
     write_json(os.path.join(run_dir, "metrics.json"), metrics)
     _write_plots(run_dir, step_history.history, epoch_history)
     _write_confusion(run_dir, metrics)

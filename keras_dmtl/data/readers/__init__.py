@@ -27,6 +27,8 @@ from keras_dmtl.data.readers.base import ordered_expression_names
 from keras_dmtl.data.readers.ckplus import read_ckplus
 from keras_dmtl.data.readers.ckplus48 import read_ckplus48
 from keras_dmtl.data.readers.combining import combine
+from keras_dmtl.data.readers.combining import combine_arrays
+from keras_dmtl.data.readers.combining import source_tags
 from keras_dmtl.data.readers.dispatch import detect_format
 from keras_dmtl.data.readers.dispatch import read_dataset
 from keras_dmtl.data.readers.fer2013 import read_fer2013
@@ -50,6 +52,8 @@ __all__ = [
     "available",
     "canonical_expression",
     "combine",
+    "combine_arrays",
+    "source_tags",
     "detect_format",
     "formats",
     "ordered_expression_names",

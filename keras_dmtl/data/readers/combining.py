@@ -1,7 +1,14 @@
-"""Combining several datasets' records into one training set and one label space."""
+"""Combining several datasets into one training set and one label space.
+
+`combine` merges readers' records (before decoding: the shard writer uses it);
+`combine_arrays` merges decoded face sets, each aligned with its own detector
+(a training run with several sources in `--config.data_dir`). Both apply the
+same rules, in `_merged_labels`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -9,16 +16,16 @@ import numpy as np
 from keras_dmtl.data.readers.base import ordered_expression_names
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.records import FaceArrays
 from keras_dmtl.data.records import FaceRecords
 
 
-def _source_tags(records_list: Sequence[FaceRecords]) -> List[str]:
-    # Two sources of one format (two manifests, say) still need distinct prefixes.
-    names = [records.dataset for records in records_list]
-    tags = []
-    for i, name in enumerate(names):
-        tags.append(name if names.count(name) == 1 else f"{name}{names[: i + 1].count(name)}")
-    return tags
+def source_tags(names: Sequence[str]) -> List[str]:
+    """One distinct name per source: its dataset name, numbered where two sources
+    share a format (two manifests become "manifest1", "manifest2")."""
+    names = list(names)
+    return [name if names.count(name) == 1 else f"{name}{names[: i + 1].count(name)}"
+            for i, name in enumerate(names)]
 
 
 def _remap(labels: np.ndarray, mapping: np.ndarray) -> np.ndarray:
@@ -26,6 +33,44 @@ def _remap(labels: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     remapped = np.full(labels.shape, MISSING_LABEL, dtype=np.int64)
     remapped[present] = mapping[labels[present]]
     return remapped
+
+
+@dataclasses.dataclass
+class _MergedLabels:
+    identity: np.ndarray
+    expression: np.ndarray
+    subject: np.ndarray
+    source: np.ndarray
+    identity_names: List[str]
+    expression_names: List[str]
+
+
+def _merged_labels(parts, tags) -> _MergedLabels:
+    """The labels of `parts` (records or arrays) in one space: identities offset per
+    source, expressions unified by name, subjects prefixed with their source."""
+    name_counts: Dict[str, int] = {}
+    for part in parts:
+        for name in set(part.identity_names):
+            name_counts[name] = name_counts.get(name, 0) + 1
+    expression_names = ordered_expression_names(
+        name for part in parts for name in part.expression_names)
+    expression_index = {name: i for i, name in enumerate(expression_names)}
+    identity_names: List[str] = []
+    identity, expression, subject, source = [], [], [], []
+    for number, (tag, part) in enumerate(zip(tags, parts)):
+        offset = len(identity_names)
+        identity_names.extend(
+            f"{tag}/{name}" if name_counts[name] > 1 else name for name in part.identity_names)
+        identity_map = np.arange(len(part.identity_names), dtype=np.int64) + offset
+        expression_map = np.array(
+            [expression_index[name] for name in part.expression_names], dtype=np.int64)
+        identity.append(_remap(part.identity, identity_map))
+        expression.append(_remap(part.expression, expression_map))
+        subject.append(np.char.add(f"{tag}/", np.asarray(part.subject).astype(str)))
+        source.append(np.full(len(part.identity), number, np.int64))
+    return _MergedLabels(np.concatenate(identity), np.concatenate(expression),
+                         np.concatenate(subject), np.concatenate(source), identity_names,
+                         expression_names)
 
 
 def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
@@ -45,36 +90,49 @@ def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
     """
     if not records_list:
         raise DataError("combine() was given no records: pass at least one dataset.")
-    tags = _source_tags(records_list)
-    name_counts: Dict[str, int] = {}
-    for records in records_list:
-        for name in set(records.identity_names):
-            name_counts[name] = name_counts.get(name, 0) + 1
-    expression_names = ordered_expression_names(
-        name for records in records_list for name in records.expression_names
-    )
-    expression_index = {name: i for i, name in enumerate(expression_names)}
-    identity_names: List[str] = []
-    sources, identity, expression, subject = [], [], [], []
-    for tag, records in zip(tags, records_list):
-        offset = len(identity_names)
-        identity_names.extend(
-            f"{tag}/{name}" if name_counts[name] > 1 else name for name in records.identity_names
-        )
-        identity_map = np.arange(len(records.identity_names), dtype=np.int64) + offset
-        expression_map = np.array(
-            [expression_index[name] for name in records.expression_names], dtype=np.int64
-        )
-        sources.extend(records.sources)
-        identity.append(_remap(records.identity, identity_map))
-        expression.append(_remap(records.expression, expression_map))
-        subject.append(np.char.add(f"{tag}/", records.subject.astype(str)))
+    tags = source_tags([records.dataset for records in records_list])
+    merged = _merged_labels(records_list, tags)
     return FaceRecords(
-        sources=sources,
-        identity=np.concatenate(identity),
-        expression=np.concatenate(expression),
-        subject=np.concatenate(subject),
-        identity_names=identity_names,
-        expression_names=expression_names,
+        sources=[source for records in records_list for source in records.sources],
+        identity=merged.identity,
+        expression=merged.expression,
+        subject=merged.subject,
+        identity_names=merged.identity_names,
+        expression_names=merged.expression_names,
         dataset="+".join(tags),
+    )
+
+
+def combine_arrays(arrays_list: Sequence[FaceArrays], names: Sequence[str]) -> FaceArrays:
+    """Combines decoded face sets of several sources into one, as `combine` does
+    records, and records each sample's source.
+
+    Args:
+        arrays_list: one `FaceArrays` per source (each of one source), with crops
+            of one size and channel count.
+        names: the sources' dataset names, made distinct with `source_tags`.
+
+    Returns:
+        `FaceArrays` whose `source` indexes `source_names` (the tags).
+
+    Raises:
+        DataError: no sources, or crops of different shapes.
+    """
+    if not arrays_list:
+        raise DataError("combine_arrays() was given no face sets: pass at least one.")
+    tags = source_tags(names)
+    shapes = {tag: arrays.images.shape[1:] for tag, arrays in zip(tags, arrays_list)}
+    if len(set(shapes.values())) > 1:
+        raise DataError(f"The sources give crops of different shapes ({shapes}): align them "
+                        "with the same --config.image_size and --config.channels.")
+    merged = _merged_labels(arrays_list, tags)
+    return FaceArrays(
+        images=np.concatenate([arrays.images for arrays in arrays_list]),
+        identity=merged.identity,
+        expression=merged.expression,
+        subject=merged.subject,
+        identity_names=merged.identity_names,
+        expression_names=merged.expression_names,
+        source=merged.source,
+        source_names=tags,
     )
