@@ -43,6 +43,7 @@ from keras_dmtl.training import config as config_lib  # noqa: E402
 from keras_dmtl.training.callbacks import StepHistory  # noqa: E402
 from keras_dmtl.training.evaluate import evaluate_split  # noqa: E402
 from keras_dmtl.training.run import build_model  # noqa: E402
+from keras_dmtl.training.run import evaluate_by_source  # noqa: E402
 from keras_dmtl.training.run import load_arrays  # noqa: E402
 from keras_dmtl.training.run import source_mix  # noqa: E402
 from keras_dmtl.training.run import make_splits  # noqa: E402
@@ -86,6 +87,18 @@ def fold_splits(arrays, fold_test, seed, validation_fraction):
     return rest[train_part], rest[validation_part], np.sort(fold_test)
 
 
+def _headline(metrics):
+    """The test metrics a cell records (NaN where the labels do not allow one)."""
+    expression = metrics.get("expression", {})
+    verification = metrics.get("verification", {})
+    return {
+        "expression_accuracy": expression.get("accuracy", float("nan")),
+        "expression_macro_f1": expression.get("macro_f1", float("nan")),
+        "verification_accuracy": verification.get("accuracy", float("nan")),
+        "verification_auc": verification.get("auc", float("nan")),
+    }
+
+
 def run_cell(arrays, indices, method, seed, config):
     """Trains and tests one (method, fold, seed) cell.
 
@@ -116,19 +129,15 @@ def run_cell(arrays, indices, method, seed, config):
     model.fit(train_ds, epochs=train_config.epochs, steps_per_epoch=steps_per_epoch,
               callbacks=[history, selector], verbose=0, shuffle=False)
     model.set_weights(selector.best_weights)
-    test = evaluate_split(model, splits.test, splits.verification_subjects["test"], seed=seed)
-    expression = test.get("expression", {})
-    verification = test.get("verification", {})
+    test = evaluate_by_source(model, splits, "test", seed)
     w_face = history.history["w_face"]
     return {
+        **_headline(test),
+        "sources": {name: _headline(part) for name, part in test.get("sources", {}).items()},
         "method": method.label,
         "seed": seed,
         "best_epoch": selector.best_epoch,
         "seconds": round(time.time() - started, 1),
-        "expression_accuracy": expression.get("accuracy", float("nan")),
-        "expression_macro_f1": expression.get("macro_f1", float("nan")),
-        "verification_accuracy": verification.get("accuracy", float("nan")),
-        "verification_auc": verification.get("auc", float("nan")),
         "final_w_face": w_face[-1] if w_face else float("nan"),
         "w_face_history": w_face,
     }
