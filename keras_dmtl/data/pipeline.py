@@ -164,9 +164,12 @@ def _samples(arrays, training, seed, augment, balance, epoch, source_mix=None):
     augment_seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
     augmenting = training and augment
 
+    extras = {key: tf.constant(value) for key, value in arrays.extras.items()}
+
     def sample(position, index):
         labels = {"identity": tf.gather(identity, index),
-                  "expression": tf.gather(expression, index)}
+                  "expression": tf.gather(expression, index),
+                  **{key: tf.gather(value, index) for key, value in extras.items()}}
         return prepare_sample(tf.gather(images, index), labels, position, augment_seed,
                               augmenting)
 
@@ -193,7 +196,8 @@ def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=Non
 
     Returns:
         A `tf.data.Dataset` of (float32 images (B, H, W, C) in 0..255,
-        {"identity": int32 (B,), "expression": int32 (B,)}), -1 = absent label.
+        {"identity": int32 (B,), "expression": int32 (B,)}), -1 = absent label,
+        plus `arrays.extras` batched under their keys.
     """
     if drop_remainder is None:
         drop_remainder = training

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -122,6 +122,9 @@ class FaceArrays:
             `source_names` (all 0 for one dataset).
         source_names: the datasets the samples came from, in the order of
             `--config.data_dir` (see `readers.combine_arrays`).
+        extras: per-sample arrays (first axis N) that travel with the samples
+            into the training batches' labels, under their key: e.g. a
+            teacher's soft labels (`keras_dmtl.training.teacher`).
     """
 
     images: np.ndarray
@@ -132,6 +135,7 @@ class FaceArrays:
     expression_names: List[str]
     source: Optional[np.ndarray] = None
     source_names: List[str] = dataclasses.field(default_factory=lambda: ["data"])
+    extras: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.source is None:
@@ -155,4 +159,5 @@ class FaceArrays:
             expression=self.expression[indices],
             subject=self.subject[indices],
             source=self.source[indices],
+            extras={key: value[indices] for key, value in self.extras.items()},
         )

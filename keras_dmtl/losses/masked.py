@@ -39,20 +39,22 @@ def masked_mean(per_sample, mask):
 
     Args:
         per_sample: float (B,) values.
-        mask: float32 (B,) 1.0 for samples that count.
+        mask: float32 (B,) 1.0 for samples that count, 0.0 for those that do not
+            (or any non-negative weight: a weighted mean).
 
     Returns:
         A float32 scalar; 0.0 when no sample in the global batch counts.
     """
     total = cross_replica_sum(tf.reduce_sum(tf.cast(per_sample, tf.float32) * mask))
-    count = cross_replica_sum(tf.reduce_sum(mask))
-    # The count is a constant of the batch; dividing by max(count, 1) keeps an
-    # all-missing batch at exactly zero loss and zero gradient.
-    return total / tf.maximum(tf.stop_gradient(count), 1.0)
+    count = tf.stop_gradient(cross_replica_sum(tf.reduce_sum(mask)))
+    # The count is a constant of the batch; dividing an all-missing batch by 1
+    # keeps it at exactly zero loss and zero gradient.
+    return total / tf.where(count > 0.0, count, 1.0)
 
 
-def masked_sparse_cross_entropy(labels, logits, label_smoothing=0.0):
-    """Softmax cross-entropy averaged over the samples whose label is not -1.
+def sparse_cross_entropy(labels, logits, label_smoothing=0.0):
+    """Per-sample softmax cross-entropy; a sample whose label is -1 gets the loss of
+    class 0 (mask it out).
 
     Args:
         labels: int (B,) class indices, -1 where absent.
@@ -61,16 +63,24 @@ def masked_sparse_cross_entropy(labels, logits, label_smoothing=0.0):
             class and spreads label_smoothing evenly over all K classes.
 
     Returns:
-        A float32 scalar.
+        float32 (B,).
     """
-    mask = label_mask(labels)
     safe_labels = tf.maximum(tf.cast(labels, tf.int32), 0)
     logits = tf.cast(logits, tf.float32)
     if label_smoothing:
         targets = tf.one_hot(safe_labels, tf.shape(logits)[-1])
-        per_sample = keras.losses.categorical_crossentropy(
+        return keras.losses.categorical_crossentropy(
             targets, logits, from_logits=True, label_smoothing=float(label_smoothing))
-    else:
-        per_sample = keras.losses.sparse_categorical_crossentropy(
-            safe_labels, logits, from_logits=True)
-    return masked_mean(per_sample, mask)
+    return keras.losses.sparse_categorical_crossentropy(safe_labels, logits, from_logits=True)
+
+
+def masked_sparse_cross_entropy(labels, logits, label_smoothing=0.0):
+    """Softmax cross-entropy averaged over the samples whose label is not -1.
+
+    Args:
+        labels, logits, label_smoothing: as in `sparse_cross_entropy`.
+
+    Returns:
+        A float32 scalar.
+    """
+    return masked_mean(sparse_cross_entropy(labels, logits, label_smoothing), label_mask(labels))

@@ -8,7 +8,13 @@ from keras_dmtl.losses import CenterLoss
 from keras_dmtl.losses import cross_replica_sum
 from keras_dmtl.losses import label_mask
 from keras_dmtl.losses import masked_soft_macro_f1_loss
+from keras_dmtl.losses import embedding_distillation_loss
+from keras_dmtl.losses import masked_mean
 from keras_dmtl.losses import masked_sparse_cross_entropy
+from keras_dmtl.losses import soft_label_expression_loss
+from keras_dmtl.losses import sparse_cross_entropy
+from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
+from keras_dmtl.losses.distillation import TEACHER_EXPRESSION
 from keras_dmtl.models.heads import IDENTITY_HEAD_NAME
 from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 from keras_dmtl.models.network import build_network
@@ -88,6 +94,14 @@ class DynamicMultiTaskModel(keras.Model):
             cross-entropy, as in the paper.
         frozen_batchnorm: names of BatchNormalization layers kept in inference
             mode for good (see `freeze_batchnorm`).
+        distillation: None, or the teacher soft labels' settings
+            {"temperature": T, "mix": m, "embedding_weight": g}
+            (`keras_dmtl.losses.distillation`). Batches whose labels carry
+            "teacher_expression_logits" (B, K) and "teacher_embedding" (B, D) then
+            train on them: L2 becomes the soft-label expression loss (the teacher
+            alone where the expression is missing, mixed by m where it is
+            present) and L1 gains g * the embedding-distillation loss. The
+            strategies see the same two task losses.
 
     Example:
 
@@ -121,6 +135,7 @@ class DynamicMultiTaskModel(keras.Model):
         expression_label_smoothing=0.0,
         expression_f1_weight=0.0,
         frozen_batchnorm=(),
+        distillation=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -152,6 +167,7 @@ class DynamicMultiTaskModel(keras.Model):
         self.center_loss_alpha = float(center_loss_alpha)
         self.expression_label_smoothing = float(expression_label_smoothing)
         self.expression_f1_weight = float(expression_f1_weight)
+        self.distillation = dict(distillation) if distillation else None
         self.center_loss = CenterLoss(
             num_identities, embedding_dim, beta=center_loss_beta, name="center_loss"
         )
@@ -310,14 +326,24 @@ class DynamicMultiTaskModel(keras.Model):
                                                              labels["identity"])
         identity_ce = masked_sparse_cross_entropy(labels["identity"], identity_logits)
         center = self.center_loss(outputs["embedding"], labels["identity"])
-        expression_loss = masked_sparse_cross_entropy(
+        face_loss = identity_ce + self.center_loss_alpha * center
+        hard_expression = sparse_cross_entropy(
             labels["expression"], outputs["expression_logits"],
-            label_smoothing=self.expression_label_smoothing,
-        )
+            label_smoothing=self.expression_label_smoothing)
+        settings = self.distillation or {}
+        if settings and TEACHER_EXPRESSION in labels:
+            expression_loss = soft_label_expression_loss(
+                labels["expression"], outputs["expression_logits"], labels[TEACHER_EXPRESSION],
+                settings["temperature"], settings["mix"], hard_expression)
+        else:
+            expression_loss = masked_mean(hard_expression, label_mask(labels["expression"]))
+        if settings.get("embedding_weight") and TEACHER_EMBEDDING in labels:
+            face_loss += settings["embedding_weight"] * embedding_distillation_loss(
+                labels["identity"], outputs["embedding"], labels[TEACHER_EMBEDDING],
+                settings["mix"])
         if self.expression_f1_weight:
             expression_loss += self.expression_f1_weight * masked_soft_macro_f1_loss(
                 labels["expression"], outputs["expression_logits"])
-        face_loss = identity_ce + self.center_loss_alpha * center
         return tf.stack([face_loss, expression_loss]), center
 
     @staticmethod
@@ -456,6 +482,7 @@ class DynamicMultiTaskModel(keras.Model):
             expression_label_smoothing=self.expression_label_smoothing,
             expression_f1_weight=self.expression_f1_weight,
             frozen_batchnorm=list(self.frozen_batchnorm),
+            distillation=self.distillation,
         )
         return config
 

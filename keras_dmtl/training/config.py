@@ -76,6 +76,18 @@ def default_config():
     config.expression_loss = ml_collections.ConfigDict()
     config.expression_loss.label_smoothing = 0.0
     config.expression_loss.macro_f1_weight = 0.0
+    # Teacher soft labels (Deng et al. 2020; keras_dmtl.training.teacher): a trained
+    # model of ours whose expression predictions fill missing expression labels and
+    # whose embedding fills missing identity labels. Computed once, cached.
+    config.teacher = ml_collections.ConfigDict()
+    config.teacher.model = config_dict.placeholder(str)  # a run folder or .keras; None: none
+    config.teacher.temperature = 2.0  # softens the teacher's and student's expression softmax
+    # Teacher's share of the loss of samples that have the ground truth (0: theirs
+    # is the ground truth alone; the teacher fills in only the missing labels).
+    config.teacher.mix = 0.0
+    # Weight of the embedding distillation (1 - cosine to the teacher's embedding)
+    # in the face loss; 0: distil expressions only.
+    config.teacher.embedding_weight = 1.0
     config.weighting = ml_collections.ConfigDict()
     # A strategy of keras_dmtl.weighting. GradNorm had the best Delta_m on real
     # faces (CK+48, 10 subject folds; README "Results on real faces"); "dynamic" is
@@ -155,6 +167,9 @@ NUMERIC_BOUNDS = {
     "center_loss_alpha": (0.0, None, True),
     "expression_loss.label_smoothing": (0.0, 0.9, True),
     "expression_loss.macro_f1_weight": (0.0, None, True),
+    "teacher.temperature": (0.0, 100.0, False),
+    "teacher.mix": (0.0, 1.0, True),
+    "teacher.embedding_weight": (0.0, None, True),
     "epochs": (1, None, True),
     "batch_size": (1, None, True),
     "learning_rate": (0.0, 10.0, False),

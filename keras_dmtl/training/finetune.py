@@ -33,22 +33,25 @@ _MUST_MATCH = (("backbone", "--config.backbone"), ("backbone_width", "--config.b
                ("input_shape", "--config.image_size / --config.channels"))
 
 
-def load_source(path):
+def load_source(path, flag="--config.init_from"):
     """The model in `path`, a `.keras` file written by train.py.
 
+    Args:
+        path: the file.
+        flag: the setting that named it, for the errors.
+
     Raises:
-        DataError: naming --config.init_from, when the file is missing or not ours.
+        DataError: naming `flag`, when the file is missing or not ours.
     """
     if not os.path.isfile(path):
-        raise DataError(f"--config.init_from={path}: no such file; give a model.keras or "
+        raise DataError(f"{flag}={path}: no such file; give a model.keras or "
                         "checkpoint.keras of a train.py run.")
     try:
         source = keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 (Keras raises many kinds on a bad archive)
-        raise DataError(f"--config.init_from={path}: not a Keras model file ({error}).") \
-            from None
+        raise DataError(f"{flag}={path}: not a Keras model file ({error}).") from None
     if not isinstance(source, DynamicMultiTaskModel):
-        raise DataError(f"--config.init_from={path}: a {type(source).__name__}, not a model "
+        raise DataError(f"{flag}={path}: a {type(source).__name__}, not a model "
                         "written by train.py (DynamicMultiTaskModel).")
     return source
 

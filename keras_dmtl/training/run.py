@@ -49,6 +49,7 @@ from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training import config as config_lib
 from keras_dmtl.training import distribute
 from keras_dmtl.training import finetune
+from keras_dmtl.training import teacher
 from keras_dmtl.training.evaluate import evaluate_split
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
@@ -132,6 +133,11 @@ def load_arrays(config):
     each read with their own format and detector, then combined
     (`readers.combine_arrays`: identities kept apart, `source` recorded).
     """
+    arrays = _load_arrays(config)
+    return teacher.with_teacher(arrays, config) if config.teacher.model else arrays
+
+
+def _load_arrays(config):
     if _shard_dir(config):
         return read_shard_arrays(_shard_index(config))
     sources = _sources(config)
@@ -192,10 +198,12 @@ def load_splits(config):
     """
     if not streams(config):
         splits = split_arrays(load_arrays(config), config)
-    elif config.balance:
-        raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
-                        "set --config.streaming=false to load the shards into memory, or "
-                        "leave --config.balance unset.")
+    elif config.balance or config.teacher.model:
+        setting = (f"--config.balance={config.balance} resamples" if config.balance else
+                   f"--config.teacher.model={config.teacher.model}: soft labels are stored "
+                   "with")
+        raise DataError(f"{setting} data held in memory: set --config.streaming=false to load "
+                        "the shards into memory.")
     else:
         splits = Splits(*split_shards(_shard_index(config), _fractions(config), config.seed),
                         None)
@@ -305,6 +313,7 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         identity_head_kwargs=dict(config.identity_head.kwargs),
         expression_label_smoothing=config.expression_loss.label_smoothing,
         expression_f1_weight=config.expression_loss.macro_f1_weight,
+        distillation=teacher.distillation_settings(config),
     )
     if config.init_from:
         report = finetune.initialise_from(model, config.init_from, config.init_scope,
