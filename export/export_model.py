@@ -3,6 +3,8 @@
     python export/export_model.py --run_dir=runs/gradnorm_tiny_seed0 --out_dir=exported
     python export/export_model.py --model=runs/gradnorm_tiny_seed0/checkpoint.keras \
         --export.formats="('tflite_int8',)" --export.target_far=1e-4
+    python export/export_model.py --run_dir=runs/gradnorm_tiny_seed0 \
+        --ensemble=runs/static_tiny_seed0,runs/famo_tiny_seed0   # one model of three runs
 
 Writes the artifacts, `manifest.json`, and `export_report.{md,json}` (parity of
 every format against Keras on the run's held-out subjects, sizes, thresholds).
@@ -30,6 +32,9 @@ flags.DEFINE_string("run_dir", None, "Run folder written by train.py (holds mode
 flags.DEFINE_string("model", None, "A .keras model of a run (default <run_dir>/model.keras); "
                     "its run folder still gives the data, split and labels.")
 flags.DEFINE_string("out_dir", None, "Where to write the artifacts; default <run_dir>/export.")
+flags.DEFINE_list("ensemble", [], "Other runs (folders or .keras files) trained on the same "
+                  "split, exported with this one as one model: mean expression probabilities, "
+                  "the members' embeddings side by side (costs N times one model).")
 _EXPORT = config_flags.DEFINE_config_dict(
     "export", config_lib.default_config().export,
     "Export settings; default: the export group of the run's config.json. Override keys "
@@ -63,7 +68,8 @@ def main(argv):
     try:
         config_lib.validate(config_lib.update(config_lib.default_config(),
                                               {f"export.{k}": v for k, v in settings.items()}))
-        results = export_run(run_dir, out_dir, model_path=FLAGS.model, **settings)
+        results = export_run(run_dir, out_dir, model_path=FLAGS.model,
+                             ensemble=tuple(FLAGS.ensemble), **settings)
     except (DataError, ValueError) as error:
         logging.error("%s", error)
         sys.exit(2)

@@ -160,5 +160,5 @@ def test_a_teacher_that_does_not_fit_is_named(sources, teacher_run, overrides, m
 
 
 def test_a_folder_without_a_model_is_refused(tmp_path):
-    with pytest.raises(DataError, match="the folder has no model.keras"):
-        teacher_lib.teacher_file(str(tmp_path))
+    with pytest.raises(DataError, match="teacher.model=.*the folder has no model.keras"):
+        teacher_lib.teacher_targets(str(tmp_path), None)

@@ -1,8 +1,16 @@
 """Export core (part of issue 5): SavedModel signatures, TFLite variants, ONNX parity."""
 
+import json
+import os
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from keras_dmtl.data.records import DataError
+from keras_dmtl.export.artifacts import export_run
+from keras_dmtl.training.config import make_config
 
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.export import tflite
@@ -204,3 +212,46 @@ def test_tf_serving_rest_contract(exported):
     assert len(response["predictions"]) == 2
     assert len(first["embedding"]) == 8 and len(first["expression_probabilities"]) == 2
     assert isinstance(first["expression_label"], int) and len(first["task_weights"]) == 2
+
+
+def _tiny_run(root, cache, strategy):
+    from keras_dmtl.training.run import train  # noqa: PLC0415
+
+    out = str(root / strategy)
+    train(make_config(out_dir=out, cache_dir=cache, image_size=16, batch_size=16, epochs=1,
+                      embedding_dim=8, generated_identities=8, verbose=0,
+                      jit_compile="false", val_fraction=0.25, test_fraction=0.25,
+                      **{"weighting.name": strategy, "export.enabled": False}))
+    return out
+
+
+def test_an_ensemble_of_runs_exports_as_one_model(tmp_path):
+    cache = str(tmp_path / "cache")
+    first, second = _tiny_run(tmp_path, cache, "gradnorm"), _tiny_run(tmp_path, cache, "static")
+    results = export_run(first, str(tmp_path / "export"), formats=("tflite_float32",),
+                         representative_samples=20, ensemble=(second,))
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["embedding_size"] == 16  # two members' 8-dimensional embeddings
+    assert len(manifest["ensemble"]) == 2
+    assert results["tflite_float32"]["embedding_cosine_min"] > 0.999
+    members = [keras.saving.load_model(os.path.join(run, "model.keras")) for run in (first, second)]
+    images = np.random.default_rng(0).uniform(0, 255, (6, 16, 16, 1)).astype(np.float32)
+    ensemble = build_inference_model(members)(images)
+    alone = [build_inference_model(member)(images) for member in members]
+    np.testing.assert_allclose(
+        ensemble["expression_probabilities"],
+        np.mean([a["expression_probabilities"] for a in alone], axis=0), rtol=1e-5, atol=1e-6)
+    # Its cosine between two images is the members' mean cosine.
+    cosines = [float(np.dot(a["embedding"][0], a["embedding"][1])) for a in alone]
+    np.testing.assert_allclose(float(np.dot(ensemble["embedding"][0], ensemble["embedding"][1])),
+                               np.mean(cosines), rtol=1e-5)
+    # A member trained on another split is refused: its held-out subjects differ.
+    other = tmp_path / "other_split"
+    other.mkdir()
+    os.link(os.path.join(second, "model.keras"), other / "model.keras")
+    labels = json.loads(open(os.path.join(second, "labels.json")).read())
+    labels["split_subjects"]["test"] = labels["split_subjects"]["train"][:1]
+    (other / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(DataError, match="split subjects differ"):
+        export_run(first, str(tmp_path / "export2"), formats=("tflite_float32",),
+                   representative_samples=20, ensemble=(str(other),))

@@ -29,6 +29,9 @@ from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import sha256_digest
 from keras_dmtl.io_utils import write_json
 from keras_dmtl.training.config import EXPORT_FORMATS
+from keras_dmtl.training.finetune import load_source
+from keras_dmtl.training.finetune import run_model_file
+from keras_dmtl.training.finetune import source_labels
 from keras_dmtl.training.run import load_run_config
 from keras_dmtl.training.run import load_splits
 from keras_dmtl.training.run import split_in_memory
@@ -92,9 +95,28 @@ def _calibrate(embeddings, subjects, target_far, source):
     return {**result, "data": source}
 
 
+def _ensemble_member(path, run_dir, labels):
+    """The model of another run to ensemble with `run_dir`'s; it must have been
+    trained on the same split and expression classes (else the held-out scores
+    would include its training subjects)."""
+    model_file = run_model_file(path, "--ensemble")
+    member = load_source(model_file, "--ensemble")
+    member_labels = source_labels(model_file)
+    if member_labels is None:
+        raise DataError(f"--ensemble={path}: no labels.json beside {model_file}; give the "
+                        "member's run folder.")
+    for key in ("expression_names", "split_subjects"):
+        if member_labels.get(key) != labels.get(key):
+            raise DataError(
+                f"--ensemble={path}: its {key.replace('_', ' ')} differ from {run_dir}'s; "
+                "ensemble runs of the same data, seed and split fractions (e.g. other "
+                "weighting strategies or identity heads).")
+    return member
+
+
 def export_run(run_dir, out_dir, formats=None, representative_samples=None, name="dmtl",
                target_far=None, model_path=None, calibration_data=None,
-               calibration_detector=None):
+               calibration_detector=None, ensemble=()):
     """Exports `run_dir/model.keras` to `formats` under `out_dir`, with the report.
 
     The run's held-out subjects (validation and test, the same split as
@@ -122,6 +144,10 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
             "haar", ...); default the run config's export.calibration_detector,
             else the run's own detector. Photos calibrating a model trained on
             crops need one, as the unlock runtime uses one.
+        ensemble: other runs (folders or `.keras` files) of the same split to
+            export together with this one as one model
+            (`inference.build_inference_model`): mean expression
+            probabilities, the members' embeddings side by side.
 
     Returns:
         The report dict (also `export_report.json`; `export_report.md` beside it).
@@ -147,7 +173,8 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         raise ValueError(f"{keras_path} does not exist: train first with train.py, or pass "
                          "--model=<a .keras file of the run>.")
     model = keras.saving.load_model(keras_path)
-    inference = build_inference_model(model)
+    members = [model] + [_ensemble_member(path, run_dir, labels) for path in ensemble]
+    inference = build_inference_model(members if ensemble else model)
     # Both held-out splits: the more images, the finer the accuracy drop it resolves
     # (of streamed splits, a sample: every pair of them is scored).
     held_out = [split_in_memory(splits, name, MAX_CALIBRATION_IMAGES // 2)
@@ -190,6 +217,7 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
             "input": input_spec(config.image_size, config.channels),
             "expression_labels": labels["expression_names"],
             "embedding_size": int(reference["embedding"].shape[1]),
+            "ensemble": [keras_path] + [run_model_file(p, "--ensemble") for p in ensemble],
             "target_far": target_far,
             "formats": {fmt: {"file": r.get("file", r["path"]), "bytes": r["bytes"],
                               "sha256": r.get("sha256"),

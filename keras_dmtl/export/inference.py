@@ -22,21 +22,59 @@ class ArgMaxLabel(keras.layers.Layer):
 
 
 def build_inference_model(model):
-    """Wraps a trained network for serving.
+    """Wraps a trained network, or an ensemble of them, for serving.
+
+    An ensemble (Deng et al. 2020 average their students) runs every member on
+    the image: the expression probabilities and task weights are the members'
+    means, and the embedding is the members' unit embeddings concatenated and
+    scaled by 1/sqrt(N), a unit vector whose cosine with another is the mean of
+    the members' cosines (the members' spaces differ, so their embeddings are
+    never averaged). It costs N times one member on the device.
 
     Args:
-        model: a `DynamicMultiTaskModel`.
+        model: a `DynamicMultiTaskModel`, or a list of them taking the same input
+            and predicting the same expression classes.
 
     Returns:
         A functional `keras.Model` from raw images (float32, 0..255) to a dict:
         "embedding" (L2-normalised face embedding), "expression_probabilities",
         "expression_label" (int32 argmax) and "task_weights" (per image).
+
+    Raises:
+        ValueError: ensemble members with different inputs or expression counts.
     """
-    network = model.network
-    images = keras.Input(shape=network.input_shape[1:], name="images")
-    outputs = network(images, training=False)
-    embedding = keras.layers.UnitNormalization(name="embedding_l2")(outputs["embedding"])
-    probabilities = keras.layers.Softmax(name="expression_softmax")(outputs["expression_logits"])
-    label = ArgMaxLabel(name="expression_label")(probabilities)
-    return keras.Model(images, dict(zip(OUTPUT_NAMES, (
-        embedding, probabilities, label, outputs["task_weights"]))), name="dmtl_inference")
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    first = models[0].network
+    for member in models[1:]:
+        if member.network.input_shape != first.input_shape or (
+                member.architecture["num_expressions"] != models[0].architecture[
+                    "num_expressions"]):
+            raise ValueError("The ensemble's models take different inputs or predict different "
+                             "expression classes: ensemble runs of the same data and crops.")
+    images = keras.Input(shape=first.input_shape[1:], name="images")
+    networks = [member.network for member in models]
+    if len(models) > 1:  # the members' networks share one name; the ensemble's layers may not
+        networks = [keras.Model(network.inputs, network.output, name=f"member_{i}")
+                    for i, network in enumerate(networks)]
+    members = [network(images, training=False) for network in networks]
+    embeddings = [keras.layers.UnitNormalization(name=f"embedding_l2{_suffix(i, models)}")(
+        outputs["embedding"]) for i, outputs in enumerate(members)]
+    probabilities = [keras.layers.Softmax(name=f"expression_softmax{_suffix(i, models)}")(
+        outputs["expression_logits"]) for i, outputs in enumerate(members)]
+    weights = [outputs["task_weights"] for outputs in members]
+    if len(models) > 1:
+        embedding = keras.layers.Rescaling(1.0 / len(models) ** 0.5, name="ensemble_embedding")(
+            keras.layers.Concatenate(name="ensemble_concatenate")(embeddings))
+        probability = keras.layers.Average(name="ensemble_expression")(probabilities)
+        weight = keras.layers.Average(name="ensemble_task_weights")(weights)
+    else:
+        embedding, probability, weight = embeddings[0], probabilities[0], weights[0]
+    label = ArgMaxLabel(name="expression_label")(probability)
+    return keras.Model(images, dict(zip(OUTPUT_NAMES, (embedding, probability, label, weight))),
+                       name="dmtl_inference")
+
+
+def _suffix(index, models):
+    """Layer-name suffix of ensemble member `index` ("" for a single model, whose
+    graph keeps the names it always had)."""
+    return "" if len(models) == 1 else f"_{index}"

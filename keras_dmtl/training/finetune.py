@@ -33,6 +33,21 @@ _MUST_MATCH = (("backbone", "--config.backbone"), ("backbone_width", "--config.b
                ("input_shape", "--config.image_size / --config.channels"))
 
 
+def run_model_file(path, flag):
+    """The `.keras` file of a model given as a run folder (its model.keras) or a file.
+
+    Raises:
+        DataError: naming `flag`, for a folder without model.keras.
+    """
+    if os.path.isdir(path):
+        model = os.path.join(path, "model.keras")
+        if not os.path.isfile(model):
+            raise DataError(f"{flag}={path}: the folder has no model.keras (a finished "
+                            "train.py run has one); give the run folder or a .keras file.")
+        return model
+    return path
+
+
 def load_source(path, flag="--config.init_from"):
     """The model in `path`, a `.keras` file written by train.py.
 

@@ -21,26 +21,12 @@ from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
 from keras_dmtl.losses.distillation import TEACHER_EXPRESSION
 from keras_dmtl.training.finetune import load_source
+from keras_dmtl.training.finetune import run_model_file
 from keras_dmtl.training.finetune import source_labels
 
 _LOG = logging.getLogger(__name__)
 FLAG = "--config.teacher.model"
 _CACHE_VERSION = 1
-
-
-def teacher_file(path):
-    """The `.keras` file of a teacher given as a run folder or a file.
-
-    Raises:
-        DataError: neither a run folder with model.keras nor a file.
-    """
-    if os.path.isdir(path):
-        model = os.path.join(path, "model.keras")
-        if not os.path.isfile(model):
-            raise DataError(f"{FLAG}={path}: the folder has no model.keras (a finished "
-                            "train.py run has one); give the run folder or a .keras file.")
-        return model
-    return path
 
 
 def _digest(path, images, expression_names, with_embedding):
@@ -92,7 +78,7 @@ def teacher_targets(path, arrays, cache_dir=None, with_embedding=True, batch_siz
         DataError: a teacher that is not ours, takes other crops, or lacks one
             of the data's expression classes.
     """
-    model_path = teacher_file(path)
+    model_path = run_model_file(path, FLAG)
     if not os.path.isfile(model_path):
         raise DataError(f"{FLAG}={path}: no such file or run folder.")
     cache_path = None
