@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from keras_dmtl.benchmarks.train_step import ratio_interval
-from keras_dmtl.benchmarks.train_step import step_flops
+from keras_dmtl.benchmarks.measure import ratio_interval
+from keras_dmtl.benchmarks.measure import step_flops
 from tests.core_helpers import make_batch
 from tests.core_helpers import make_model
 

@@ -15,7 +15,6 @@ model and batch:
   the interval's upper end is at most 1.03.
 """
 
-import math
 import statistics
 import time
 
@@ -28,9 +27,10 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_dmtl.benchmarks.measure import ratio_interval  # noqa: E402
+from keras_dmtl.benchmarks.measure import step_flops  # noqa: E402
 from keras_dmtl.models.multitask import DynamicMultiTaskModel  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -66,45 +66,6 @@ def _model(strategy, jit_compile, shape):
     )
     model.compile(optimizer="adam", jit_compile=jit_compile)
     return model
-
-
-def step_flops(model, images, labels):
-    """Floating-point operations of one `train_step`, counted in its traced graph.
-
-    The count is taken before Grappler prunes and fuses the graph, so it bounds the
-    work from above: a strategy whose graph holds the baseline's ops plus a few of
-    its own (dynamic: the weight unit) shows exactly what it adds.
-
-    Args:
-        model: a compiled, built `DynamicMultiTaskModel`.
-        images, labels: one batch (fixes the traced shapes).
-
-    Returns:
-        The graph's total float operations (TF's registered per-op statistics).
-    """
-    specs = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), (images, labels))
-    graph = tf.function(model.train_step).get_concrete_function(specs).graph
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops
-
-
-def ratio_interval(numerators, denominators, confidence=0.95):
-    """Geometric mean of paired ratios and its confidence interval.
-
-    Args:
-        numerators, denominators: one value per round, paired by position.
-        confidence: the interval's coverage.
-
-    Returns:
-        (mean ratio, lower, upper); lower = upper = mean for a single round.
-    """
-    logs = np.log(np.asarray(numerators, np.float64) / np.asarray(denominators, np.float64))
-    mean = float(np.mean(logs))
-    if len(logs) < 2 or np.ptp(logs) == 0:  # one round, or the baseline against itself
-        return math.exp(mean), math.exp(mean), math.exp(mean)
-    low, high = stats.t.interval(confidence, len(logs) - 1, loc=mean, scale=stats.sem(logs))
-    return math.exp(mean), math.exp(low), math.exp(high)
 
 
 def _cpu_ms_per_image(model, dataset):
