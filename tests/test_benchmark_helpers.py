@@ -33,3 +33,11 @@ def test_dynamic_step_adds_under_one_percent_of_the_static_flops():
         flops[name] = step_flops(model, images, labels)
     assert flops["static"] > 0
     assert 1.0 < flops["dynamic"] / flops["static"] < 1.01
+
+
+def test_phone_model_rows_are_parsed_or_named():
+    from keras_dmtl.benchmarks.phone_models import parse_row  # noqa: PLC0415
+
+    assert parse_row("mobile:0.5:96") == ("mobile", 0.5, 96)
+    with pytest.raises(ValueError, match="--rows: 'mobile:96' is not backbone:width:image_size"):
+        parse_row("mobile:96")

@@ -9,8 +9,6 @@ Targets (issue 5): int8 >= 10x faster than Keras `predict` on one image; the
 """
 
 import os
-import statistics
-import time
 
 from keras_dmtl.startup import quiet_native_startup
 
@@ -22,21 +20,12 @@ from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_dmtl.benchmarks.measure import wall_ms  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "Run folder with model.keras and export/.")
 flags.DEFINE_integer("repeats", 50, "Timed calls per format.")
 flags.mark_flag_as_required("run_dir")
-
-
-def _median_ms(call, image, repeats):
-    for _ in range(5):
-        call(image)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call(image)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main(argv):
@@ -73,7 +62,7 @@ def main(argv):
             providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         calls["onnx"] = lambda x: session.run(None, {input_name: x})
-    results = {name: _median_ms(call, image, FLAGS.repeats) for name, call in calls.items()}
+    results = {name: wall_ms(call, image, FLAGS.repeats) for name, call in calls.items()}
     baseline = results["keras predict"]
     print(f"input {size}x{size}x{manifest['input']['channels']}, 1 thread, median of "
           f"{FLAGS.repeats} single-image calls")

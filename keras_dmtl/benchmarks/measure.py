@@ -26,6 +26,19 @@ def cpu_ms(function, repeats):
     return statistics.median(times)
 
 
+def wall_ms(call, image, repeats, warm_up=5):
+    """Median wall-clock milliseconds of `call(image)` over `repeats` calls, after
+    `warm_up` untimed ones (single-image latency, as a user waits for it)."""
+    for _ in range(warm_up):
+        call(image)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call(image)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def step_flops(model, images, labels):
     """Floating-point operations of one `train_step`, counted in its traced graph.
 

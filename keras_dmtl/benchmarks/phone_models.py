@@ -1,0 +1,146 @@
+"""The phone model's accuracy per millisecond: trunk x width x input size (prints a table).
+
+    python -m keras_dmtl.benchmarks.phone_models --config=configs/ckplus.py \\
+        --config.data_dir=/tmp/faces/CK+48 --config.epochs=20 --out_dir=/tmp/phone \\
+        --rows=mobile:1.0:112,mobile:0.5:112,mobile:1.0:96,mobile:0.5:96,tiny:1.0:64
+
+Every row trains the same config (same data, split and seed) with its trunk,
+width and input size (`train.py`'s library call; a row whose run folder already
+holds model.keras is not trained again), exports it to float32 and int8 TFLite
+with the parity report, and times both on one thread, one image per call. The
+table: parameters, inference MFLOPs, int8 size, int8 and float32 ms per face,
+and, on the run's held-out subjects, expression accuracy and verification TAR at
+FAR 1e-3 and AUC, with what int8 costs on each head (export report, points).
+"""
+
+import os
+
+from keras_dmtl.startup import quiet_native_startup
+
+if __name__ == "__main__":
+    quiet_native_startup()  # before this module imports TensorFlow
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from keras_dmtl.training import config as config_lib  # noqa: E402
+
+FLAGS = flags.FLAGS
+FORMATS = ("tflite_float32", "tflite_int8")
+
+
+def define_flags():
+    """The command line's flags (defined only when run as a program)."""
+    flags.DEFINE_list("rows", ["mobile:1.0:112", "mobile:0.5:112", "mobile:1.0:96",
+                               "mobile:0.5:96", "tiny:1.0:64"],
+                      "backbone:width:image_size per row.")
+    flags.DEFINE_string("out_dir", None, "One run folder per row is made here.")
+    flags.DEFINE_integer("repeats", 100, "Timed single-image calls per format.")
+    flags.mark_flag_as_required("out_dir")
+    return config_lib.define_config_flag("The base config every row starts from.")
+
+
+def parse_row(text):
+    """("mobile", 1.0, 112) from "mobile:1.0:112".
+
+    Raises:
+        ValueError: naming --rows, for another shape.
+    """
+    parts = text.split(":")
+    try:
+        backbone, width, size = parts
+        return backbone, float(width), int(size)
+    except ValueError:
+        raise ValueError(f"--rows: {text!r} is not backbone:width:image_size "
+                         "(e.g. mobile:0.5:96).") from None
+
+
+def inference_mflops(model):
+    """Floating-point operations of one image's forward pass, in millions."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    from keras_dmtl.export.inference import build_inference_model  # noqa: PLC0415
+
+    inference = build_inference_model(model)
+    spec = tf.TensorSpec((1,) + tuple(inference.input_shape[1:]), tf.float32)
+    graph = tf.function(lambda x: inference(x, training=False)).get_concrete_function(spec).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops / 1e6
+
+
+def measure_row(config, repeats):
+    """Trains (unless done), exports and times one row; returns its table values."""
+    import keras  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    from keras_dmtl.benchmarks.measure import wall_ms  # noqa: PLC0415
+    from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: PLC0415
+    from keras_dmtl.export.artifacts import export_run  # noqa: PLC0415
+    from keras_dmtl.io_utils import read_json  # noqa: PLC0415
+    from keras_dmtl.training.run import train  # noqa: PLC0415
+
+    run_dir = config.out_dir
+    if not os.path.exists(os.path.join(run_dir, "model.keras")):
+        train(config)
+    export_dir = os.path.join(run_dir, "export")
+    if not os.path.exists(os.path.join(export_dir, "export_report.json")):
+        export_run(run_dir, export_dir, formats=FORMATS)
+    report = read_json(os.path.join(export_dir, "export_report.json"))
+    test = read_json(os.path.join(run_dir, "metrics.json"))["test"]
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    image = np.random.default_rng(0).uniform(
+        0, 255, (1, config.image_size, config.image_size, config.channels)).astype(np.float32)
+    milliseconds = {fmt: wall_ms(LiteRTFaceModel(report[fmt]["path"]), image, repeats)
+                    for fmt in FORMATS}
+    keras_row, int8 = report["keras"], report["tflite_int8"]
+    return {
+        "parameters": model.network.count_params(),
+        "mflops": inference_mflops(model),
+        "int8_kb": int8["bytes"] / 1024,
+        "int8_ms": milliseconds["tflite_int8"],
+        "float32_ms": milliseconds["tflite_float32"],
+        "expression_accuracy": test["expression"]["accuracy"],
+        "tar": test["verification"]["tar@far=0.001"],
+        "auc": test["verification"]["auc"],
+        "int8_expression_drop": 100 * (keras_row["expression_accuracy"]
+                                       - int8["expression_accuracy"]),
+        "int8_verification_drop": 100 * (keras_row["verification_accuracy"]
+                                         - int8["verification_accuracy"]),
+    }
+
+
+def table(rows):
+    """The Markdown table of `rows` ({label: measure_row values})."""
+    lines = ["| trunk | params | MFLOPs | int8 KB | int8 ms | float32 ms | expression acc | "
+             "TAR@FAR=1e-3 | AUC | int8 drop expr / verif (pts) |", "|" + "---|" * 10]
+    for label, r in rows.items():
+        tar = r["tar"] if isinstance(r["tar"], str) else f"{r['tar']:.3f}"
+        lines.append(
+            f"| {label} | {r['parameters'] / 1e6:.2f} M | {r['mflops']:.0f} | {r['int8_kb']:.0f} "
+            f"| {r['int8_ms']:.1f} | {r['float32_ms']:.1f} | {r['expression_accuracy']:.3f} | "
+            f"{tar} | {r['auc']:.4f} | {r['int8_expression_drop']:+.1f} / "
+            f"{r['int8_verification_drop']:+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv, base_config):
+    del argv
+    rows = {}
+    for text in FLAGS.rows:
+        backbone, width, size = parse_row(text)
+        label = f"{backbone} {width:g} @ {size} px"
+        config = config_lib.with_updates(
+            base_config, backbone=backbone, backbone_width=width, image_size=size,
+            out_dir=os.path.join(FLAGS.out_dir, f"{backbone}_{width:g}_{size}"),
+            **{"export.enabled": False})
+        rows[label] = measure_row(config, FLAGS.repeats)
+        print(table(rows))
+    with open(os.path.join(FLAGS.out_dir, "phone_models.md"), "w") as stream:
+        stream.write(table(rows))
+
+
+if __name__ == "__main__":
+    _CONFIG = define_flags()
+    app.run(lambda argv: main(argv, config_lib.validate(_CONFIG.value)),
+            flags_parser=config_lib.parse_flags)
