@@ -118,8 +118,8 @@ def parse_action_unit(text: str) -> int:
     match = _NAME.match(text)
     number = int(match.group(1)) if match else None
     if number not in FACS_ACTION_UNITS:
-        raise ValueError(f"{text!r} is not a FACS action unit: write AU<number> or <number> "
-                         f"with a number of {sorted(FACS_ACTION_UNITS)}.")
+        raise ValueError(f"{text!r} is not a FACS action unit: write AU<number> or <number>, "
+                         f"a facial action of FACS (1, 2, 4-39, 41-46).")
     return number
 
 
