@@ -10,6 +10,7 @@ import pytest
 
 from keras_dmtl.data import readers
 from keras_dmtl.data import synthetic
+from keras_dmtl.data.action_units import estimate_relatedness
 
 
 def _person(seed, **overrides):
@@ -154,3 +155,12 @@ def test_the_reader_of_a_generated_set_attaches_the_action_units_of_its_expressi
     assert readers.read_ckplus48(str(folder)).action_units.shape == (len(records), 0)
     with pytest.raises(ValueError, match="No generated expression \\['joy'\\]"):
         synthetic.expression_action_units(["joy"])
+
+
+def test_relatedness_estimated_from_a_generated_set_is_its_action_unit_map(tmp_path):
+    records = readers.read_ckplus48(str(_write(tmp_path / "faces")))
+    table = estimate_relatedness(records.expression, records.action_units,
+                                 records.expression_names, records.action_unit_names)
+    np.testing.assert_array_equal(
+        table.matrix(["anger", "happy"], records.action_unit_names),
+        synthetic.expression_action_units(["anger", "happy"]))
