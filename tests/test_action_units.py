@@ -117,8 +117,10 @@ def test_an_expression_without_co_labelled_samples_is_an_error_unless_smoothed()
     table = action_units.estimate_relatedness(expression, labels, ["happy", "sadness"],
                                               ["AU12"], smoothing=0.5)
     np.testing.assert_allclose(table.probabilities, [[0.75], [0.5]])
-    with pytest.raises(ValueError, match="do not fit"):
-        action_units.estimate_relatedness(expression, labels, ["happy"], ["AU12"])
+    for bad_expression, bad_labels in (([0, 1], labels), ([0, -2], labels), ([0, 0], [[1], [2]])):
+        with pytest.raises(ValueError, match="do not fit"):
+            action_units.estimate_relatedness(np.array(bad_expression), np.array(bad_labels),
+                                              ["happy"], ["AU12"])
 
 
 def test_records_default_to_no_annotated_units_and_subsets_carry_them():

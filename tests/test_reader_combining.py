@@ -71,7 +71,7 @@ def _labelled(names, rows, dataset):
 
 def test_combine_merges_action_units_by_name_and_marks_the_rest_unannotated():
     first = _labelled(["AU12", "AU1"], [[1, 0], [0, -1]], "ckplus")
-    second = _labelled(["AU1", "AU25"], [[1, 1]], "manifest")
+    second = _labelled(["AU01", "AU25"], [[1, 1]], "manifest")  # any spelling of an AU
     plain = FaceRecords(["p.png"], [-1], [-1], ["p"], [], [], "lfw")
     combined = readers.combine([first, second, plain])
     assert combined.action_unit_names == ["AU1", "AU12", "AU25"]

@@ -302,9 +302,9 @@ def estimate_relatedness(expression: np.ndarray, action_units: np.ndarray,
 
     For each expression e and AU i, over the samples labelled e whose AU i is
     annotated: (count of AU i present + smoothing) / (count + 2 smoothing), i.e.
-    the frequency, pulled toward 1/2 by `smoothing` (additive smoothing; a Beta
-    prior with both parameters 1 + smoothing). Samples with no expression label
-    or an AU entry of -1 do not count for that entry.
+    the frequency, pulled toward 1/2 by `smoothing` (additive smoothing: the
+    posterior mean under a Beta(smoothing, smoothing) prior). Samples with no
+    expression label or an AU entry of -1 do not count for that entry.
 
     Args:
         expression: int (N,) expression indices, -1 where absent.
@@ -328,10 +328,11 @@ def estimate_relatedness(expression: np.ndarray, action_units: np.ndarray,
     if smoothing < 0:
         raise ValueError(f"smoothing={smoothing}: it must be >= 0.")
     if (expression.ndim != 1 or action_units.shape != (len(expression), len(action_unit_names))
-            or (len(expression) and expression.max() >= len(expression_names))):
+            or not np.isin(expression, np.arange(MISSING_LABEL, len(expression_names))).all()
+            or not np.isin(action_units, (MISSING_LABEL, 0, 1)).all()):
         raise ValueError(f"expression {expression.shape} and action_units {action_units.shape} "
                          f"do not fit {len(expression_names)} expressions and "
-                         f"{len(action_unit_names)} AUs.")
+                         f"{len(action_unit_names)} AUs (labels -1, 0, 1).")
     numbers = tuple(parse_action_unit(name) for name in action_unit_names)
     labelled = expression != MISSING_LABEL
     one_hot = np.zeros((len(expression), len(expression_names)))

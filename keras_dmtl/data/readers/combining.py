@@ -13,7 +13,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from keras_dmtl.data.action_units import action_unit_name
 from keras_dmtl.data.action_units import ordered_action_unit_names
+from keras_dmtl.data.action_units import parse_action_unit
 from keras_dmtl.data.readers.base import ordered_expression_names
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
@@ -39,7 +41,8 @@ def _remap(labels: np.ndarray, mapping: np.ndarray) -> np.ndarray:
 def _widened(action_units: np.ndarray, names: List[str], all_names: List[str]) -> np.ndarray:
     """A part's AU labels in the columns of `all_names`; -1 where it has no such AU."""
     widened = np.full((len(action_units), len(all_names)), MISSING_LABEL, np.int8)
-    widened[:, [all_names.index(name) for name in names]] = action_units
+    columns = [all_names.index(action_unit_name(parse_action_unit(name))) for name in names]
+    widened[:, columns] = action_units
     return widened
 
 
