@@ -8,6 +8,7 @@ import pytest
 
 MODULES = [
     "keras_dmtl.losses.center_loss",
+    "keras_dmtl.losses.distribution_matching",
     "keras_dmtl.losses.soft_f1",
     "keras_dmtl.models.backbones.blocks",
     "keras_dmtl.models.heads",

@@ -110,3 +110,17 @@ def test_no_usable_image_and_no_record_are_clear_errors(tmp_path):
         loading.load_faces(_records([str(bad)]), 16, 1, skip_bad_images=True)
     with pytest.raises(DataError, match="--config.data_dir"):
         loading.load_faces(_records([]), 16, 1)
+
+
+def test_action_unit_labels_follow_the_kept_crops_also_from_the_cache(tmp_path):
+    paths = _write_images(str(tmp_path), 3)
+    with open(paths[1], "wb") as stream:
+        stream.write(b"not an image")
+    records = FaceRecords(paths, [0, 0, 1], [-1, -1, -1], ["s0", "s1", "s2"], ["a", "b"], [],
+                          "manifest", action_units=[[1, 0], [0, 1], [-1, 1]],
+                          action_unit_names=["AU6", "AU12"])
+    cache = str(tmp_path / "cache")
+    for _ in range(2):  # the second call reads the cache
+        arrays = loading.load_faces(records, 16, 1, cache_dir=cache, skip_bad_images=True)
+        assert arrays.action_unit_names == ["AU6", "AU12"]
+        assert arrays.action_units.tolist() == [[1, 0], [-1, 1]]

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
@@ -98,3 +99,56 @@ def test_ckplus_root_without_emotion_folder_says_what_to_unpack(tmp_path):
     write_image(tmp_path / "cohn-kanade-images" / "S005" / "001" / "S005_001_00000001.png")
     with pytest.raises(DataError, match="Emotion is missing: a CK\\+ root holds"):
         readers.read_ckplus(str(tmp_path))
+
+
+def write_facs(root, subject, sequence, frame, lines):
+    """A FACS file coding a sequence's peak frame: `lines` of (AU, intensity)."""
+    return write_text(root / "FACS" / subject / sequence
+                      / f"{subject}_{sequence}_{frame:08d}_facs.txt",
+                      "".join(f"   {au:.7e}   {intensity:.7e}\n" for au, intensity in lines))
+
+
+def test_ckplus_facs_codes_label_the_apex_frames_and_the_neutral_frame(tmp_path):
+    root = write_ckplus(tmp_path, [("S005", "001", 4, "5.0"), ("S010", "002", 3, "7.0")])
+    # AU14 and the head position 54 are outside the default vocabulary; intensity 0
+    # means "not scored", and the AU still counts.
+    write_facs(tmp_path, "S005", "001", 4, [(6, 3), (12, 0), (14, 2), (54, 0)])
+    records = readers.read_ckplus(root, include_neutral=True)
+    assert records.action_unit_names[:4] == ["AU1", "AU2", "AU4", "AU5"]
+    assert len(records.action_unit_names) == 17
+    happy = [records.action_unit_names[i] for i in np.flatnonzero(records.action_units[1] == 1)]
+    assert happy == ["AU6", "AU12"]
+    assert (records.action_units[1:4] == records.action_units[1]).all()
+    assert not records.action_units[0].any()  # the neutral first frame: nothing active
+    assert (records.action_units[4:] == -1).all()  # S010/002 has no FACS file
+
+
+def test_ckplus_without_a_facs_folder_has_no_annotated_units(tmp_path):
+    root = write_ckplus(tmp_path, [("S005", "001", 3, "5.0")])
+    records = readers.read_ckplus(root, include_neutral=True, action_unit_vocabulary=(6, 12))
+    assert records.action_unit_names == ["AU6", "AU12"]
+    assert (records.action_units == -1).all()
+    with pytest.raises(ValueError, match="\\[3\\] are not FACS action units"):
+        readers.read_ckplus(root, action_unit_vocabulary=(3, 12))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("1.0\n", "line 1 is not an AU line"),
+    ("   6.0 1.0\n  12.5 0.0\n", "line 2 is not an AU line"),
+    ("   6.0 -1.0\n", "line 1 is not an AU line"),
+    ("\n\n", "lists no action unit"),
+])
+def test_ckplus_malformed_facs_file_is_named_or_its_sequence_skipped(tmp_path, content, message):
+    root = write_ckplus(tmp_path, [("S005", "001", 3, "5.0"), ("S010", "001", 3, "1.0")])
+    write_text(tmp_path / "FACS" / "S005" / "001" / "S005_001_00000003_facs.txt", content)
+    with pytest.raises(DataError, match=f"S005_001_00000003_facs.txt {message}"):
+        readers.read_ckplus(root)
+    assert readers.read_ckplus(root, skip_bad=True).subject.tolist() == ["S010"] * 3
+
+
+def test_ckplus_two_facs_files_in_a_sequence_are_named(tmp_path):
+    root = write_ckplus(tmp_path, [("S005", "001", 3, "5.0")])
+    write_facs(tmp_path, "S005", "001", 3, [(12, 0)])
+    write_facs(tmp_path, "S005", "001", 2, [(12, 0)])
+    with pytest.raises(DataError, match="001 holds 2 FACS files"):
+        readers.read_ckplus(root)

@@ -1,9 +1,12 @@
 """`combine`: several datasets' records in one identity and expression space."""
 
+import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.records import FaceArrays
+from keras_dmtl.data.records import FaceRecords
 from tests.reader_helpers import label_names
 from tests.reader_helpers import write_image
 from tests.test_reader_ckplus import write_ckplus
@@ -57,3 +60,27 @@ def test_combine_two_sources_of_one_format_stay_apart(tmp_path):
 def test_combine_of_nothing_says_what_to_pass():
     with pytest.raises(DataError, match="combine\\(\\) was given no records"):
         readers.combine([])
+
+
+def _labelled(names, rows, dataset):
+    count = len(rows)
+    return FaceRecords([f"{dataset}{i}.png" for i in range(count)], [-1] * count, [-1] * count,
+                       [f"s{i}" for i in range(count)], [], [], dataset,
+                       action_units=rows, action_unit_names=names)
+
+
+def test_combine_merges_action_units_by_name_and_marks_the_rest_unannotated():
+    first = _labelled(["AU12", "AU1"], [[1, 0], [0, -1]], "ckplus")
+    second = _labelled(["AU01", "AU25"], [[1, 1]], "manifest")  # any spelling of an AU
+    plain = FaceRecords(["p.png"], [-1], [-1], ["p"], [], [], "lfw")
+    combined = readers.combine([first, second, plain])
+    assert combined.action_unit_names == ["AU1", "AU12", "AU25"]
+    assert combined.action_units.tolist() == [
+        [0, 1, -1], [-1, 0, -1], [1, -1, 1], [-1, -1, -1]]
+    arrays = [FaceArrays(np.zeros((len(part), 2, 2, 1), np.uint8), part.identity, part.expression,
+                         part.subject, [], [], action_units=part.action_units,
+                         action_unit_names=part.action_unit_names) for part in (first, plain)]
+    merged = readers.combine_arrays(arrays, ["ckplus", "lfw"])
+    assert merged.action_unit_names == ["AU1", "AU12"]
+    assert merged.action_units.tolist() == [[0, 1], [-1, 0], [-1, -1]]
+    assert merged.of_source(1).action_units.tolist() == [[-1, -1]]

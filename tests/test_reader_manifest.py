@@ -1,5 +1,8 @@
 """The generic CSV manifest reader."""
 
+import re
+
+import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
@@ -64,4 +67,46 @@ def test_manifest_malformed_is_named(tmp_path, body, message):
     write_image(tmp_path / "a.png")
     path = write_text(tmp_path / "m.csv", body)
     with pytest.raises(DataError, match=message):
+        readers.read_manifest(path)
+
+
+def test_manifest_action_units_column_with_and_without_subject(tmp_path):
+    write_image(tmp_path / "a.png")
+    path = write_manifest(tmp_path / "m.csv", [
+        "a.png,ann,happy,s1,6+12", "a.png,ann,,s1,AU1 + au02+AU14", "a.png,bob,sad,s2,",
+        "a.png,bob,,s2,0", "a.png,cy,,s3,none"],
+        header="path,identity,expression,subject,action_units")
+    records = readers.read_manifest(path)
+    assert records.subject.tolist() == ["s1", "s1", "s2", "s2", "s3"]
+    # The 17 default AUs and AU14, which a row names.
+    assert len(records.action_unit_names) == 18
+    assert records.action_unit_names[:5] == ["AU1", "AU2", "AU4", "AU5", "AU6"]
+    active = [[records.action_unit_names[i] for i in np.flatnonzero(row == 1)]
+              for row in records.action_units]
+    assert active == [["AU6", "AU12"], ["AU1", "AU2", "AU14"], [], [], []]
+    assert (records.action_units[2] == -1).all()  # blank: not annotated
+    assert not records.action_units[[0, 1, 3, 4]].min() < 0  # annotated: the rest absent
+    without_subject = readers.read_manifest(write_manifest(
+        tmp_path / "n.csv", ["a.png,ann,happy,12"], header="path,identity,expression,action_units"))
+    assert without_subject.subject.tolist() == ["ann"]
+    assert len(without_subject.action_unit_names) == 17  # AU12 is a default one
+    assert readers.read_manifest(write_manifest(
+        tmp_path / "o.csv", ["a.png,ann,happy"])).action_units.shape == (1, 0)
+
+
+@pytest.mark.parametrize("cell", ["12C", "smile", "1++2", "3"])
+def test_manifest_bad_action_units_cell_is_named_or_its_row_skipped(tmp_path, cell):
+    write_image(tmp_path / "a.png")
+    path = write_manifest(tmp_path / "m.csv", [f"a.png,ann,happy,{cell}", "a.png,bob,,1+2"],
+                          header="path,identity,expression,action_units")
+    with pytest.raises(DataError, match=re.escape(f"m.csv line 2: the action_units cell '{cell}'")):
+        readers.read_manifest(path)
+    assert readers.read_manifest(path, skip_bad=True).identity_names == ["bob"]
+
+
+def test_manifest_action_units_before_subject_is_not_a_manifest(tmp_path):
+    path = write_manifest(tmp_path / "m.csv", [],
+                          header="path,identity,expression,action_units,subject")
+    with pytest.raises(DataError, match="expected header path,identity,expression\\[,subject\\]"
+                                        "\\[,action_units\\]"):
         readers.read_manifest(path)

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from keras_dmtl.data import readers
 from keras_dmtl.data import synthetic
+from keras_dmtl.data.action_units import estimate_relatedness
 
 
 def _person(seed, **overrides):
@@ -111,3 +113,54 @@ def test_writer_rejects_an_unknown_expression_and_leaves_nothing_behind(tmp_path
     with pytest.raises(ValueError, match="joy"):
         _write(tmp_path / "faces", expressions=("happy", "joy"))
     assert os.listdir(tmp_path) == []
+
+
+# The lowest intensity of a generated frame: the writer's 3-frame sequences start at
+# 0.6 * (1 - 2 * 0.12); the streams at 0.6.
+_LOWEST_INTENSITY = 0.6 * (1 - 2 * 0.12)
+
+
+def test_action_units_code_what_the_renderer_draws():
+    for name, shape in synthetic._EXPRESSION_SHAPES.items():
+        curve, opening, width, lift, brow, tilt, eyes, wrinkle = shape
+        coded = set(synthetic.EXPRESSION_ACTION_UNITS[name])
+        # render_face fills the open mouth dark above opening * intensity 0.2 and
+        # draws nose wrinkles above wrinkle * intensity 0.3.
+        assert (25 in coded) == (opening * _LOWEST_INTENSITY > 0.2), name
+        assert (9 in coded) == (wrinkle * _LOWEST_INTENSITY > 0.3), name
+        assert (26 in coded) == (opening >= 1.0), name
+        # Brow ends move up by 0.06 raise -/+ tilt (0.05 inner, 0.015 outer) of the side.
+        assert (1 in coded) == (0.06 * brow - 0.05 * tilt > 0.02), name
+        assert (2 in coded) == (0.06 * brow + 0.015 * tilt > 0.02), name
+        assert (4 in coded) == (brow < 0), name
+        assert (5 in coded) == (eyes > 1), name
+        assert not coded & {6, 7} or eyes < 1, name
+        assert (12 in coded) == (curve > 0.5 or lift > 0), name
+        assert (14 in coded) == (lift > 0), name
+        assert (15 in coded) == (curve <= -0.4), name
+        assert (20 in coded) == (width > 1.1 and curve < 0.5), name
+
+
+def test_the_reader_of_a_generated_set_attaches_the_action_units_of_its_expressions(tmp_path):
+    folder = _write(tmp_path / "faces", expressions=("happy", "surprise"), num_identities=2)
+    records = readers.read_ckplus48(str(folder))
+    assert records.action_unit_names == [f"AU{n}" for n in synthetic.GENERATED_ACTION_UNITS]
+    expected = synthetic.expression_action_units(
+        [records.expression_names[e] for e in records.expression])
+    np.testing.assert_array_equal(records.action_units, expected)
+    happy = records.action_units[list(records.expression).index(0)]
+    assert [records.action_unit_names[i] for i in np.flatnonzero(happy)] == ["AU6", "AU12"]
+    # Without the writer's stamp the folder is a plain CK+48 set: no AU labels.
+    os.remove(folder / "generated_faces.json")
+    assert readers.read_ckplus48(str(folder)).action_units.shape == (len(records), 0)
+    with pytest.raises(ValueError, match="No generated expression \\['joy'\\]"):
+        synthetic.expression_action_units(["joy"])
+
+
+def test_relatedness_estimated_from_a_generated_set_is_its_action_unit_map(tmp_path):
+    records = readers.read_ckplus48(str(_write(tmp_path / "faces")))
+    table = estimate_relatedness(records.expression, records.action_units,
+                                 records.expression_names, records.action_unit_names)
+    np.testing.assert_array_equal(
+        table.matrix(["anger", "happy"], records.action_unit_names),
+        synthetic.expression_action_units(["anger", "happy"]))

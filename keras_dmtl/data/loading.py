@@ -244,4 +244,5 @@ def _arrays(records, images, kept):
     return FaceArrays(images=images, identity=chosen.identity, expression=chosen.expression,
                       subject=chosen.subject, identity_names=list(records.identity_names),
                       expression_names=list(records.expression_names),
-                      source_names=[records.dataset])
+                      source_names=[records.dataset], action_units=chosen.action_units,
+                      action_unit_names=list(records.action_unit_names))

@@ -34,6 +34,23 @@ class DataError(ValueError):
     """Bad input data: the message names the file or flag and says what to do."""
 
 
+def _action_unit_labels(labels, count: int, names: List[str], owner: str) -> np.ndarray:
+    """Validated int8 (count, len(names)) AU labels; None means "none annotated"."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"{owner}.action_unit_names repeats a name: {names}.")
+    if labels is None:
+        return np.full((count, len(names)), MISSING_LABEL, np.int8)
+    labels = np.asarray(labels)
+    if labels.shape != (count, len(names)):
+        raise ValueError(
+            f"{owner}.action_units has shape {labels.shape}, expected ({count}, {len(names)}): "
+            f"one row per sample, one column per entry of action_unit_names.")
+    if not np.isin(labels, (MISSING_LABEL, 0, 1)).all():
+        raise ValueError(f"{owner}.action_units holds values other than 1 (present), "
+                         f"0 (absent) and -1 (not annotated).")
+    return labels.astype(np.int8)
+
+
 class EncodedImage(abc.ABC):
     """An encoded image (JPEG, PNG) stored inside a larger file, read on demand.
 
@@ -73,6 +90,11 @@ class FaceRecords:
         identity_names: names of the identity classes.
         expression_names: names of the expression classes.
         dataset: the format the records came from (e.g. "ckplus48").
+        action_units: int8 (N, A) facial action unit labels, one column per entry
+            of `action_unit_names`: 1 present, 0 absent, -1 not annotated. By
+            default every entry is -1.
+        action_unit_names: the A action units, as "AU12" (see
+            `keras_dmtl.data.action_units`); empty for a set without AU labels.
     """
 
     sources: List[Source]
@@ -82,6 +104,8 @@ class FaceRecords:
     identity_names: List[str]
     expression_names: List[str]
     dataset: str = "unknown"
+    action_units: Optional[np.ndarray] = None
+    action_unit_names: List[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         self.identity = np.asarray(self.identity, dtype=np.int64)
@@ -94,6 +118,9 @@ class FaceRecords:
                     f"FaceRecords.{name} has {len(getattr(self, name))} entries "
                     f"but there are {n} sources."
                 )
+        self.action_unit_names = list(self.action_unit_names)
+        self.action_units = _action_unit_labels(self.action_units, n, self.action_unit_names,
+                                                "FaceRecords")
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -107,6 +134,7 @@ class FaceRecords:
             identity=self.identity[indices],
             expression=self.expression[indices],
             subject=self.subject[indices],
+            action_units=self.action_units[indices],
         )
 
 
@@ -122,9 +150,13 @@ class FaceArrays:
             `source_names` (all 0 for one dataset).
         source_names: the datasets the samples came from, in the order of
             `--config.data_dir` (see `readers.combine_arrays`).
+<<<<<<< HEAD
         extras: per-sample arrays (first axis N) that travel with the samples
             into the training batches' labels, under their key: e.g. a
             teacher's soft labels (`keras_dmtl.training.teacher`).
+=======
+        action_units, action_unit_names: as in `FaceRecords`.
+>>>>>>> au
     """
 
     images: np.ndarray
@@ -135,12 +167,20 @@ class FaceArrays:
     expression_names: List[str]
     source: Optional[np.ndarray] = None
     source_names: List[str] = dataclasses.field(default_factory=lambda: ["data"])
+<<<<<<< HEAD
     extras: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+=======
+    action_units: Optional[np.ndarray] = None
+    action_unit_names: List[str] = dataclasses.field(default_factory=list)
+>>>>>>> au
 
     def __post_init__(self):
         if self.source is None:
             self.source = np.zeros(len(self.images), np.int64)
         self.source = np.asarray(self.source, dtype=np.int64)
+        self.action_unit_names = list(self.action_unit_names)
+        self.action_units = _action_unit_labels(self.action_units, len(self.images),
+                                                self.action_unit_names, "FaceArrays")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -159,5 +199,9 @@ class FaceArrays:
             expression=self.expression[indices],
             subject=self.subject[indices],
             source=self.source[indices],
+<<<<<<< HEAD
             extras={key: value[indices] for key, value in self.extras.items()},
+=======
+            action_units=self.action_units[indices],
+>>>>>>> au
         )

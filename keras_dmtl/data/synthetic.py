@@ -3,8 +3,9 @@
 Each identity has its own geometry (face oval, eye spacing and size, nose, mouth,
 brows), skin tone and hair; each expression moves the mouth, brows and eyes as the
 Facial Action Coding System describes it, at an intensity that grows over a
-sequence like CK+'s onset-to-apex frames. Pose, lighting, blur and noise jitter
-make both tasks learnable but not trivial. numpy + OpenCV only.
+sequence like CK+'s onset-to-apex frames, and `EXPRESSION_ACTION_UNITS` codes
+what it draws as action units. Pose, lighting, blur and noise jitter make both
+tasks learnable but not trivial. numpy + OpenCV only.
 """
 
 import json
@@ -15,6 +16,8 @@ import tempfile
 import cv2
 import numpy as np
 
+from keras_dmtl.data.action_units import DEFAULT_ACTION_UNITS
+from keras_dmtl.data.action_units import multi_hot
 from keras_dmtl.data.records import EMOTION_EXPRESSIONS
 
 # CK+48's classes: its crops are apex frames, so there is no neutral class.
@@ -36,6 +39,66 @@ _EXPRESSION_SHAPES = {
     "sadness": (-0.8, 0.0, 0.9, 0.0, 0.1, -0.9, 0.8, 0.0),
     "surprise": (0.0, 1.0, 0.7, 0.0, 0.9, 0.0, 1.45, 0.0),
 }
+
+# What each expression's drawing shows, coded as FACS action units, as it shows at
+# every generated frame (intensity 0.456 and up: the writer's 3-frame sequences
+# and the streams). The renderer draws no other facial action, so every other AU
+# is absent. Left uncoded, as too slight or not drawn at the lower intensities:
+# anger's slight mouth downturn, sadness's slightly narrowed eyes, contempt's
+# slightly narrowed eyes, happy's and disgust's parted lips (dark only near the
+# apex, or never).
+EXPRESSION_ACTION_UNITS = {
+    "neutral": (),
+    # Brows lowered with their inner ends pulled down (4), eyes narrowed (7),
+    # mouth narrowed and closed (24, lip pressor).
+    "anger": (4, 7, 24),
+    # One lip corner lifted: unilateral 12 with 14, EMFACS's contempt.
+    "contempt": (12, 14),
+    # Brows lowered (4), eyes narrowed (7), nose wrinkles (9), lip corners down (15).
+    "disgust": (4, 7, 9, 15),
+    # Brows raised, inner ends most (1, 2), eyes widened (5), mouth stretched
+    # sideways (20) and open (25).
+    "fear": (1, 2, 5, 20, 25),
+    # Lip corners up (12), eyes narrowed from below by the cheeks (6).
+    "happy": (6, 12),
+    # Inner brow ends raised (1), lip corners pulled down (15).
+    "sadness": (1, 15),
+    # Brows raised (1, 2), eyes widened (5), jaw dropped, mouth open (25, 26).
+    "surprise": (1, 2, 5, 25, 26),
+}
+# The AU labels of generated faces: the default AUs and those the faces show.
+GENERATED_ACTION_UNITS = tuple(sorted(set(DEFAULT_ACTION_UNITS).union(
+    *EXPRESSION_ACTION_UNITS.values())))
+
+
+def expression_action_units(expressions, vocabulary=GENERATED_ACTION_UNITS):
+    """The AU labels of generated faces showing `expressions`.
+
+    Args:
+        expressions: one expression name per face (keys of the renderer's table).
+        vocabulary: the FACS numbers of the labels' columns.
+
+    Returns:
+        int8 (len(expressions), len(vocabulary)) of 1 (shown) and 0 (not shown).
+
+    Raises:
+        ValueError: an expression the renderer does not draw.
+    """
+    unknown = sorted(set(expressions) - set(EXPRESSION_ACTION_UNITS))
+    if unknown:
+        raise ValueError(f"No generated expression {unknown}: choose from "
+                         f"{sorted(EXPRESSION_ACTION_UNITS)}.")
+    return np.array([multi_hot(EXPRESSION_ACTION_UNITS[name], vocabulary) for name in expressions],
+                    np.int8).reshape(len(expressions), len(vocabulary))
+
+
+def is_generated_set(root):
+    """Whether `root` is a face set this module's current renderer wrote."""
+    try:
+        with open(os.path.join(root, _STAMP)) as stream:
+            return json.load(stream).get("version") == _FORMAT_VERSION
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def random_identity(rng):

@@ -3,7 +3,8 @@
 A label of -1 means "absent". Each task's loss is the mean over the samples of the
 *global* batch that carry its label: per-replica sums and counts are all-reduced, so
 training on N replicas gives the same loss as one device on the same global batch,
-and a batch where no sample carries the label gives exactly 0 (never NaN).
+and a batch where no sample carries the label gives exactly 0 (never NaN). For a
+multi-label task (action units), -1 marks one entry of a sample as absent.
 """
 
 import keras
@@ -84,3 +85,44 @@ def masked_sparse_cross_entropy(labels, logits, label_smoothing=0.0):
         A float32 scalar.
     """
     return masked_mean(sparse_cross_entropy(labels, logits, label_smoothing), label_mask(labels))
+
+
+def masked_entry_mean(values, entry_mask):
+    """Mean over samples of each sample's mean over its counted entries.
+
+    A sample counts when at least one of its entries does, so a sample with one
+    annotated entry weighs as much as one with ten; the mean over samples is
+    `masked_mean`'s, exact under tf.distribute.
+
+    Args:
+        values: float (B, A) finite values (also where not counted).
+        entry_mask: float (B, A), 1.0 for the entries that count.
+
+    Returns:
+        A float32 scalar; 0.0 when no entry of the global batch counts.
+    """
+    entry_mask = tf.cast(entry_mask, tf.float32)
+    counts = tf.reduce_sum(entry_mask, axis=-1)
+    per_sample = (tf.reduce_sum(tf.cast(values, tf.float32) * entry_mask, axis=-1)
+                  / tf.maximum(counts, 1.0))
+    return masked_mean(per_sample, tf.cast(counts > 0, tf.float32))
+
+
+def masked_multilabel_cross_entropy(labels, logits):
+    """Binary cross-entropy of a multi-label task over its annotated entries.
+
+    Each sample's loss is the mean over its annotated entries (the label 1 or 0;
+    -1 is not annotated), and the task loss the mean over the samples with at
+    least one annotated entry (`masked_entry_mean`).
+
+    Args:
+        labels: int (B, A): 1 present, 0 absent, -1 not annotated.
+        logits: float (B, A) unnormalised scores, one per entry.
+
+    Returns:
+        A float32 scalar; 0.0 when no entry of the global batch is annotated.
+    """
+    logits = tf.cast(logits, tf.float32)
+    targets = tf.cast(tf.maximum(tf.cast(labels, tf.int32), 0), tf.float32)
+    per_entry = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+    return masked_entry_mean(per_entry, label_mask(labels))

@@ -14,6 +14,8 @@ import os
 import re
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from keras_dmtl.data.records import CANONICAL_EXPRESSIONS
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
@@ -246,6 +248,8 @@ def build_records(
     dataset: str,
     location: str,
     expression_names: Optional[List[str]] = None,
+    action_units: Optional[Sequence[Sequence[int]]] = None,
+    action_unit_names: Sequence[str] = (),
 ) -> FaceRecords:
     """Turns per-sample label names into a `FaceRecords` with index labels.
 
@@ -258,6 +262,9 @@ def build_records(
         location: the file or folder read, named when nothing was found.
         expression_names: the dataset's fixed class list; None derives it from the
             labels found.
+        action_units: per sample, its AU labels over `action_unit_names` (1, 0,
+            -1 = not annotated); None when the dataset has none.
+        action_unit_names: the AU labels' names ("AU12").
 
     Returns:
         The records; identity names are sorted.
@@ -287,4 +294,7 @@ def build_records(
         identity_names=identity_names,
         expression_names=list(expression_names),
         dataset=dataset,
+        action_units=None if action_units is None else np.asarray(action_units, np.int8).reshape(
+            len(sources), len(action_unit_names)),
+        action_unit_names=list(action_unit_names),
     )

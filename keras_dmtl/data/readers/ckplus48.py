@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from keras_dmtl.data import synthetic
+from keras_dmtl.data.action_units import action_unit_names
 from keras_dmtl.data.readers.base import BadEntries
 from keras_dmtl.data.readers.base import build_records
 from keras_dmtl.data.readers.base import canonical_expression
@@ -43,7 +45,9 @@ def read_ckplus48(root: str, skip_bad: bool = False) -> FaceRecords:
 
     Returns:
         FaceRecords with identity = subject = "S###"; expression_names are the
-        classes of the folders present.
+        classes of the folders present. A set of generated faces
+        (`keras_dmtl.data.synthetic`) also carries the action units each
+        expression shows (`synthetic.EXPRESSION_ACTION_UNITS`); CK+48 has none.
     """
     require_directory(root, "CK+48")
     bad = BadEntries(skip_bad, root, "files")
@@ -64,5 +68,9 @@ def read_ckplus48(root: str, skip_bad: bool = False) -> FaceRecords:
             expressions.append(expression)
             subjects.append(match.group(1).upper())
     bad.warn_if_skipped()
-    return build_records(sources, subjects, expressions, subjects, "ckplus48", root,
-                         ordered_expression_names(found))
+    names = ordered_expression_names(found)
+    if not synthetic.is_generated_set(root):
+        return build_records(sources, subjects, expressions, subjects, "ckplus48", root, names)
+    return build_records(sources, subjects, expressions, subjects, "ckplus48", root, names,
+                         action_units=synthetic.expression_action_units(expressions),
+                         action_unit_names=action_unit_names(synthetic.GENERATED_ACTION_UNITS))

@@ -13,6 +13,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from keras_dmtl.data.action_units import action_unit_name
+from keras_dmtl.data.action_units import ordered_action_unit_names
+from keras_dmtl.data.action_units import parse_action_unit
 from keras_dmtl.data.readers.base import ordered_expression_names
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
@@ -35,6 +38,14 @@ def _remap(labels: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     return remapped
 
 
+def _widened(action_units: np.ndarray, names: List[str], all_names: List[str]) -> np.ndarray:
+    """A part's AU labels in the columns of `all_names`; -1 where it has no such AU."""
+    widened = np.full((len(action_units), len(all_names)), MISSING_LABEL, np.int8)
+    columns = [all_names.index(action_unit_name(parse_action_unit(name))) for name in names]
+    widened[:, columns] = action_units
+    return widened
+
+
 @dataclasses.dataclass
 class _MergedLabels:
     identity: np.ndarray
@@ -43,11 +54,14 @@ class _MergedLabels:
     source: np.ndarray
     identity_names: List[str]
     expression_names: List[str]
+    action_units: np.ndarray
+    action_unit_names: List[str]
 
 
 def _merged_labels(parts, tags) -> _MergedLabels:
     """The labels of `parts` (records or arrays) in one space: identities offset per
-    source, expressions unified by name, subjects prefixed with their source."""
+    source, expressions and action units unified by name, subjects prefixed with
+    their source."""
     name_counts: Dict[str, int] = {}
     for part in parts:
         for name in set(part.identity_names):
@@ -68,9 +82,13 @@ def _merged_labels(parts, tags) -> _MergedLabels:
         expression.append(_remap(part.expression, expression_map))
         subject.append(np.char.add(f"{tag}/", np.asarray(part.subject).astype(str)))
         source.append(np.full(len(part.identity), number, np.int64))
+    action_unit_names = ordered_action_unit_names(
+        name for part in parts for name in part.action_unit_names)
+    action_units = np.concatenate([
+        _widened(part.action_units, part.action_unit_names, action_unit_names) for part in parts])
     return _MergedLabels(np.concatenate(identity), np.concatenate(expression),
                          np.concatenate(subject), np.concatenate(source), identity_names,
-                         expression_names)
+                         expression_names, action_units, action_unit_names)
 
 
 def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
@@ -78,9 +96,9 @@ def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
 
     Identity spaces are concatenated: people are never merged across sources, and
     an identity name found in two sources is written "<dataset>/<name>" in both.
-    Expression classes are unified by name. Subject keys become
+    Expression classes and action units are unified by name. Subject keys become
     "<dataset>/<subject>", so splits never merge subjects of two sources. A label
-    a source lacks stays -1.
+    a source lacks stays -1 (an action unit a source does not annotate included).
 
     Args:
         records_list: the records to combine, at least one.
@@ -100,6 +118,8 @@ def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
         identity_names=merged.identity_names,
         expression_names=merged.expression_names,
         dataset="+".join(tags),
+        action_units=merged.action_units,
+        action_unit_names=merged.action_unit_names,
     )
 
 
@@ -135,4 +155,6 @@ def combine_arrays(arrays_list: Sequence[FaceArrays], names: Sequence[str]) -> F
         expression_names=merged.expression_names,
         source=merged.source,
         source_names=tags,
+        action_units=merged.action_units,
+        action_unit_names=merged.action_unit_names,
     )
