@@ -150,13 +150,10 @@ class FaceArrays:
             `source_names` (all 0 for one dataset).
         source_names: the datasets the samples came from, in the order of
             `--config.data_dir` (see `readers.combine_arrays`).
-<<<<<<< HEAD
         extras: per-sample arrays (first axis N) that travel with the samples
             into the training batches' labels, under their key: e.g. a
             teacher's soft labels (`keras_dmtl.training.teacher`).
-=======
         action_units, action_unit_names: as in `FaceRecords`.
->>>>>>> au
     """
 
     images: np.ndarray
@@ -167,12 +164,9 @@ class FaceArrays:
     expression_names: List[str]
     source: Optional[np.ndarray] = None
     source_names: List[str] = dataclasses.field(default_factory=lambda: ["data"])
-<<<<<<< HEAD
     extras: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-=======
     action_units: Optional[np.ndarray] = None
     action_unit_names: List[str] = dataclasses.field(default_factory=list)
->>>>>>> au
 
     def __post_init__(self):
         if self.source is None:
@@ -199,9 +193,6 @@ class FaceArrays:
             expression=self.expression[indices],
             subject=self.subject[indices],
             source=self.source[indices],
-<<<<<<< HEAD
             extras={key: value[indices] for key, value in self.extras.items()},
-=======
             action_units=self.action_units[indices],
->>>>>>> au
         )
