@@ -9,6 +9,20 @@ from scipy import stats
 import tensorflow as tf
 
 
+def random_batch(batch_size, shape, num_identities, num_expressions=7, seed=0):
+    """A batch of random images and labels for timing a train step.
+
+    Returns:
+        (float32 images (batch_size, *shape) in 0..255, {"identity", "expression"}
+        int32 labels).
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, (batch_size,) + tuple(shape)).astype("float32")
+    labels = {"identity": rng.integers(0, num_identities, batch_size).astype("int32"),
+              "expression": rng.integers(0, num_expressions, batch_size).astype("int32")}
+    return images, labels
+
+
 def cpu_ms(function, repeats):
     """Median CPU milliseconds of `function()` over `repeats` calls, after one
     untimed call (tracing and compiling).

@@ -26,9 +26,9 @@ if __name__ == "__main__":
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_dmtl.benchmarks.measure import random_batch  # noqa: E402
 from keras_dmtl.benchmarks.measure import ratio_interval  # noqa: E402
 from keras_dmtl.benchmarks.measure import step_flops  # noqa: E402
 from keras_dmtl.models.multitask import DynamicMultiTaskModel  # noqa: E402
@@ -47,16 +47,6 @@ flags.DEFINE_list("xla", ["false", "true"], "XLA settings to measure.")
 flags.DEFINE_bool("mixed_precision", False, "Use the mixed_float16 policy.")
 
 BASELINE_TARGET = 1.03  # the dynamic step's allowed cost over the static one
-
-
-def _batch(shape):
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (FLAGS.batch_size,) + shape).astype("float32")
-    labels = {
-        "identity": rng.integers(0, FLAGS.num_identities, FLAGS.batch_size).astype("int32"),
-        "expression": rng.integers(0, 7, FLAGS.batch_size).astype("int32"),
-    }
-    return images, labels
 
 
 def _model(strategy, jit_compile, shape):
@@ -84,7 +74,7 @@ def main(argv):
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     shape = (FLAGS.image_size, FLAGS.image_size, FLAGS.channels)
-    images, labels = _batch(shape)
+    images, labels = random_batch(FLAGS.batch_size, shape, FLAGS.num_identities)
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
     strategies = list(FLAGS.strategies)
     baseline = strategies[0]

@@ -25,10 +25,10 @@ if __name__ == "__main__":
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_dmtl.benchmarks.measure import cpu_ms  # noqa: E402
+from keras_dmtl.benchmarks.measure import random_batch  # noqa: E402
 from keras_dmtl.benchmarks.measure import step_flops  # noqa: E402
 from keras_dmtl.models.multitask import DynamicMultiTaskModel  # noqa: E402
 
@@ -39,6 +39,7 @@ flags.DEFINE_integer("channels", 3, "Input channels.")
 flags.DEFINE_integer("batch_size", 32, "Images per step.")
 flags.DEFINE_string("weighting", "dynamic", "Weighting strategy of the step.")
 flags.DEFINE_integer("repeats", 3, "Timed calls per figure (the median is reported).")
+NUM_IDENTITIES = 100
 flags.DEFINE_list("parts", ["layers", "step", "decompose"], "Tables to print.")
 
 
@@ -95,22 +96,14 @@ def layers_table():
 
 def _model(jit_compile, shape):
     keras.utils.set_random_seed(0)
-    model = DynamicMultiTaskModel(100, 7, backbone=FLAGS.backbone, input_shape=shape,
+    model = DynamicMultiTaskModel(NUM_IDENTITIES, 7, backbone=FLAGS.backbone, input_shape=shape,
                                   weighting=FLAGS.weighting)
     model.compile(optimizer="adam", jit_compile=jit_compile)
     return model
 
 
-def _batch(shape):
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (FLAGS.batch_size,) + shape).astype("float32")
-    labels = {"identity": rng.integers(0, 100, FLAGS.batch_size).astype("int32"),
-              "expression": rng.integers(0, 7, FLAGS.batch_size).astype("int32")}
-    return images, labels
-
-
 def step_table(shape, peak):
-    images, labels = _batch(shape)
+    images, labels = random_batch(FLAGS.batch_size, shape, NUM_IDENTITIES)
     rows = ["| train step | CPU ms / image | images / CPU s | GFLOP / image | "
             "GFLOP/s reached | share of matmul rate |", "|---|---|---|---|---|---|"]
     for jit in (False, True):
@@ -126,7 +119,7 @@ def step_table(shape, peak):
 
 
 def decompose_table(shape):
-    images, labels = _batch(shape)
+    images, labels = random_batch(FLAGS.batch_size, shape, NUM_IDENTITIES)
     model = _model(False, shape)
     model.train_on_batch(images, labels)
     images_t = tf.constant(images)
