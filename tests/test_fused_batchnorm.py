@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dmtl.models.normalization import FusedBatchNormalization
+from keras_dmtl.models.normalization import BatchNormalization as FusedBatchNormalization
 
 
 def _pair(**kwargs):
@@ -57,3 +57,20 @@ def test_other_inputs_take_the_keras_path_and_the_layer_round_trips():
                                rtol=1e-5, atol=1e-5)
     config = keras.saving.serialize_keras_object(fused)
     assert isinstance(keras.saving.deserialize_keras_object(config), FusedBatchNormalization)
+
+
+def test_models_saved_with_keras_batch_norm_load_into_it(tmp_path):
+    # A .keras file keys each layer's weights by its class name: a model saved
+    # before the fused layer existed must still load (and vice versa).
+    def network(layer_class):
+        inputs = keras.Input((4, 4, 2))
+        return keras.Model(inputs, layer_class(name="bn")(inputs))
+
+    images = np.random.default_rng(2).normal(size=(3, 4, 4, 2)).astype(np.float32)
+    old = network(keras.layers.BatchNormalization)
+    old(images, training=True)
+    old.layers[-1].moving_mean.assign([0.5, -0.5])
+    old.save_weights(tmp_path / "old.weights.h5")
+    new = network(FusedBatchNormalization)
+    new.load_weights(tmp_path / "old.weights.h5")
+    np.testing.assert_allclose(new(images), old(images), rtol=1e-6)

@@ -50,7 +50,7 @@ EXAMPLES = {
     "CenterLoss": Example({"num_classes": 4, "embedding_dim": 8, "beta": 0.3},
                           lambda: (_floats(8), np.array([0, 3, -1], "int32"))),
     "ArgMaxLabel": Example({}, lambda: (_floats(5),)),
-    "FusedBatchNormalization": Example({"momentum": 0.9, "synchronized": True},
+    "BatchNormalization": Example({"momentum": 0.9, "synchronized": True},
                                        lambda: (_floats(4, 4, 3),)),
     "SoftmaxHead": Example({"num_identities": 5}, lambda: (_floats(8),)),
     "CosFaceHead": Example({"num_identities": 5, "scale": 16.0, "margin": 0.2},

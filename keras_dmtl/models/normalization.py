@@ -21,14 +21,19 @@ def batch_normalization(name):
         name: the layer name.
 
     Returns:
-        A `FusedBatchNormalization` (a `keras.layers.BatchNormalization`).
+        A `BatchNormalization` of this module (a `keras.layers.BatchNormalization`
+        with a fused training step).
     """
-    return FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM, synchronized=True, name=name)
+    return BatchNormalization(momentum=BATCH_NORM_MOMENTUM, synchronized=True, name=name)
 
 
 @keras.saving.register_keras_serializable(package="keras_dmtl")
-class FusedBatchNormalization(keras.layers.BatchNormalization):
+class BatchNormalization(keras.layers.BatchNormalization):
     """BatchNormalization whose training step on one device runs TF's fused kernel.
+
+    It keeps Keras' class name on purpose: a `.keras` file stores each layer's
+    weights under a path made from its class name, so models saved before this
+    class existed (and by it) load either way.
 
     Keras 3 normalises with separate moment, subtract and scale ops; TF's
     `FusedBatchNormV3` does the forward and the backward pass in one kernel each,
@@ -41,7 +46,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     Example:
 
-    >>> layer = FusedBatchNormalization(momentum=0.9)
+    >>> layer = BatchNormalization(momentum=0.9)
     >>> images = np.random.default_rng(0).normal(3.0, 2.0, (8, 4, 4, 2)).astype("float32")
     >>> outputs = layer(images, training=True)
     >>> bool(abs(float(np.mean(outputs))) < 1e-4)
