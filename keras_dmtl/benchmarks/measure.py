@@ -68,7 +68,21 @@ def step_flops(model, images, labels):
         The graph's total float operations (TF's registered per-op statistics).
     """
     specs = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), (images, labels))
-    graph = tf.function(model.train_step).get_concrete_function(specs).graph
+    return function_flops(model.train_step, specs)
+
+
+def function_flops(function, *specs):
+    """Floating-point operations of `function` traced for `specs`, counted in its
+    graph by TF's registered per-op statistics (before Grappler prunes it).
+
+    Args:
+        function: a Python callable (it is traced with `tf.function`).
+        *specs: its arguments, as (nests of) `tf.TensorSpec`s.
+
+    Returns:
+        The graph's total float operations.
+    """
+    graph = tf.function(function).get_concrete_function(*specs).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops

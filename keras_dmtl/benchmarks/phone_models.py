@@ -60,14 +60,12 @@ def inference_mflops(model):
     """Floating-point operations of one image's forward pass, in millions."""
     import tensorflow as tf  # noqa: PLC0415
 
+    from keras_dmtl.benchmarks.measure import function_flops  # noqa: PLC0415
     from keras_dmtl.export.inference import build_inference_model  # noqa: PLC0415
 
     inference = build_inference_model(model)
     spec = tf.TensorSpec((1,) + tuple(inference.input_shape[1:]), tf.float32)
-    graph = tf.function(lambda x: inference(x, training=False)).get_concrete_function(spec).graph
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops / 1e6
+    return function_flops(lambda x: inference(x, training=False), spec) / 1e6
 
 
 def measure_row(config, repeats):

@@ -138,22 +138,12 @@ def load_arrays(config):
 
 
 def _load_arrays(config):
+    """`load_arrays` before the teacher's soft labels."""
     if _shard_dir(config):
         return read_shard_arrays(_shard_index(config))
-    sources = _sources(config)
-    if sources:
-        parts = []
-        for source in sources:
-            records = read_dataset(source.path, source.dataset,
-                                   skip_bad=config.skip_bad_images)
-            parts.append(load_faces(records, image_size=config.image_size,
-                                    channels=config.channels, detector=source.detector,
-                                    cache_dir=config.cache_dir,
-                                    skip_bad_images=config.skip_bad_images))
-        if len(parts) == 1:
-            return parts[0]
-        return combine_arrays(parts, [part.source_names[0] for part in parts])
-    else:
+    sources = [(read_dataset(source.path, source.dataset, skip_bad=config.skip_bad_images),
+                source.detector) for source in _sources(config)]
+    if not sources:
         generated = os.path.join(
             config.cache_dir,
             f"generated_faces_{config.generated_identities}ids_"
@@ -166,15 +156,14 @@ def _load_arrays(config):
             image_size=max(config.image_size, 64),
             seed=config.seed,
         )
-        records = read_ckplus48(generated)
-    return load_faces(
-        records,
-        image_size=config.image_size,
-        channels=config.channels,
-        detector=config.detector,
-        cache_dir=config.cache_dir,
-        skip_bad_images=config.skip_bad_images,
-    )
+        sources = [(read_ckplus48(generated), config.detector)]
+    parts = [load_faces(records, image_size=config.image_size, channels=config.channels,
+                        detector=detector, cache_dir=config.cache_dir,
+                        skip_bad_images=config.skip_bad_images)
+             for records, detector in sources]
+    if len(parts) == 1:
+        return parts[0]
+    return combine_arrays(parts, [part.source_names[0] for part in parts])
 
 
 def _fractions(config):
