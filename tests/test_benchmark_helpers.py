@@ -41,3 +41,20 @@ def test_phone_model_rows_are_parsed_or_named():
     assert parse_row("mobile:0.5:96") == ("mobile", 0.5, 96)
     with pytest.raises(ValueError, match="--rows: 'mobile:96' is not backbone:width:image_size"):
         parse_row("mobile:96")
+
+
+def test_quantization_table_gives_both_formats_and_the_flips_per_arm():
+    from keras_dmtl.benchmarks.phone_models import quantization_table  # noqa: PLC0415
+
+    def report(expression, int8_expression, agreement):
+        return {"keras": {"expression_accuracy": expression, "verification_accuracy": 0.95},
+                "tflite_int8": {"expression_accuracy": int8_expression, "images": 200,
+                                "verification_accuracy": 0.94,
+                                "expression_top1_agreement": agreement}}
+
+    text = quantization_table({"tiny 1 @ 64 px": {"trained": report(0.7, 0.69, 0.97),
+                                                  "QAT": report(0.72, 0.72, 0.995)}})
+    lines = text.splitlines()
+    assert len(lines) == 4
+    assert lines[2] == "| tiny 1 @ 64 px | trained | 0.700 | 0.690 | 0.9500 | 0.9400 | 6 of 200 |"
+    assert lines[3].endswith("| 1 of 200 |")

@@ -12,6 +12,13 @@ table: parameters, inference MFLOPs, int8 size, int8 and float32 ms per face,
 and, on the run's test subjects, expression accuracy and verification TAR at FAR
 1e-3 (over every pair of them) and AUC, with what int8 costs on each head (export
 report, points).
+
+With `--qat_epochs=N` every row is also fine-tuned N more epochs from its model
+twice, BatchNorm frozen, at `--qat_learning_rate`: plainly (the control: what
+more training alone does) and quantisation-aware (`keras_dmtl.models.quantization`);
+a second table gives float32 and int8 accuracy of the row and of both
+fine-tunings on the held-out images of the export report, and how many
+expression labels int8 flips.
 """
 
 import os
@@ -37,6 +44,9 @@ def define_flags():
                       "backbone:width:image_size per row.")
     flags.DEFINE_string("out_dir", None, "One run folder per row is made here.")
     flags.DEFINE_integer("repeats", 100, "Timed single-image calls per format.")
+    flags.DEFINE_integer("qat_epochs", 0, "Epochs of the plain and the quantisation-aware "
+                         "fine-tuning of every row; 0: neither.")
+    flags.DEFINE_float("qat_learning_rate", 1e-4, "Learning rate of both fine-tunings.")
     flags.mark_flag_as_required("out_dir")
     return config_lib.define_config_flag("The base config every row starts from.")
 
@@ -68,6 +78,48 @@ def inference_mflops(model):
     return function_flops(lambda x: inference(x, training=False), spec) / 1e6
 
 
+def trained_and_exported(config):
+    """Trains `config` (unless its run folder holds model.keras) and exports it to
+    float32 and int8 TFLite (unless exported); returns the export report."""
+    from keras_dmtl.export.artifacts import export_run  # noqa: PLC0415
+    from keras_dmtl.io_utils import read_json  # noqa: PLC0415
+    from keras_dmtl.training.run import train  # noqa: PLC0415
+
+    if not os.path.exists(os.path.join(config.out_dir, "model.keras")):
+        train(config)
+    export_dir = os.path.join(config.out_dir, "export")
+    if not os.path.exists(os.path.join(export_dir, "export_report.json")):
+        export_run(config.out_dir, export_dir, formats=FORMATS)
+    return read_json(os.path.join(export_dir, "export_report.json"))
+
+
+def fine_tunings(config, epochs, learning_rate):
+    """The row's export report and those of its plain and quantisation-aware
+    fine-tunings ({"trained": ..., "fine-tuned": ..., "QAT": ...})."""
+    reports = {"trained": trained_and_exported(config)}
+    for arm, aware in (("fine-tuned", False), ("QAT", True)):
+        reports[arm] = trained_and_exported(config_lib.with_updates(
+            config, out_dir=f"{config.out_dir}_{'qat' if aware else 'finetuned'}{epochs}",
+            init_from=os.path.join(config.out_dir, "model.keras"), freeze_batchnorm=True,
+            quantization_aware=aware, epochs=epochs, learning_rate=learning_rate))
+    return reports
+
+
+def quantization_table(rows):
+    """Markdown: float32 -> int8 accuracy per row and arm ({label: fine_tunings()})."""
+    lines = ["| trunk | model | expr float32 | expr int8 | verif float32 | verif int8 | "
+             "expression labels int8 flips |", "|" + "---|" * 7]
+    for label, reports in rows.items():
+        for arm, report in reports.items():
+            plain, int8 = report["keras"], report["tflite_int8"]
+            flips = round((1 - int8["expression_top1_agreement"]) * int8["images"])
+            lines.append(
+                f"| {label} | {arm} | {plain['expression_accuracy']:.3f} | "
+                f"{int8['expression_accuracy']:.3f} | {plain['verification_accuracy']:.4f} | "
+                f"{int8['verification_accuracy']:.4f} | {flips} of {int8['images']} |")
+    return "\n".join(lines) + "\n"
+
+
 def measure_row(config, repeats):
     """Trains (unless done), exports and times one row; returns its table values."""
     import keras  # noqa: PLC0415
@@ -75,17 +127,10 @@ def measure_row(config, repeats):
 
     from keras_dmtl.benchmarks.measure import wall_ms  # noqa: PLC0415
     from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: PLC0415
-    from keras_dmtl.export.artifacts import export_run  # noqa: PLC0415
     from keras_dmtl.io_utils import read_json  # noqa: PLC0415
-    from keras_dmtl.training.run import train  # noqa: PLC0415
 
     run_dir = config.out_dir
-    if not os.path.exists(os.path.join(run_dir, "model.keras")):
-        train(config)
-    export_dir = os.path.join(run_dir, "export")
-    if not os.path.exists(os.path.join(export_dir, "export_report.json")):
-        export_run(run_dir, export_dir, formats=FORMATS)
-    report = read_json(os.path.join(export_dir, "export_report.json"))
+    report = trained_and_exported(config)
     test = read_json(os.path.join(run_dir, "metrics.json"))["test"]
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     image = np.random.default_rng(0).uniform(
@@ -125,7 +170,7 @@ def table(rows):
 
 def main(argv, base_config):
     del argv
-    rows = {}
+    rows, quantized = {}, {}
     for text in FLAGS.rows:
         backbone, width, size = parse_row(text)
         label = f"{backbone} {width:g} @ {size} px"
@@ -135,8 +180,12 @@ def main(argv, base_config):
             **{"export.enabled": False})
         rows[label] = measure_row(config, FLAGS.repeats)
         print(table(rows))
+        if FLAGS.qat_epochs:
+            quantized[label] = fine_tunings(config, FLAGS.qat_epochs, FLAGS.qat_learning_rate)
+            print(quantization_table(quantized))
+    text = table(rows) + (f"\n{quantization_table(quantized)}" if quantized else "")
     with open(os.path.join(FLAGS.out_dir, "phone_models.md"), "w") as stream:
-        stream.write(table(rows))
+        stream.write(text)
 
 
 if __name__ == "__main__":

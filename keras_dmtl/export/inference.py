@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from keras_dmtl.models.quantization import strip_quantization
+
 OUTPUT_NAMES = ("embedding", "expression_probabilities", "expression_label", "task_weights")
 
 
@@ -24,6 +26,9 @@ class ArgMaxLabel(keras.layers.Layer):
 def build_inference_model(model):
     """Wraps a trained network, or an ensemble of them, for serving.
 
+    A quantisation-aware model serves without its int8 simulation
+    (`strip_quantization`): each format rounds as it does itself.
+
     An ensemble (Deng et al. 2020 average their students) runs every member on
     the image: the expression probabilities and task weights are the members'
     means, and the embedding is the members' unit embeddings concatenated and
@@ -43,7 +48,8 @@ def build_inference_model(model):
     Raises:
         ValueError: ensemble members with different inputs or expression counts.
     """
-    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    models = [strip_quantization(member)
+              for member in (model if isinstance(model, (list, tuple)) else [model])]
     first = models[0].network
     for member in models[1:]:
         if member.network.input_shape != first.input_shape or (

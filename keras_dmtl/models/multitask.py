@@ -15,6 +15,7 @@ from keras_dmtl.losses import soft_label_expression_loss
 from keras_dmtl.losses import sparse_cross_entropy
 from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
 from keras_dmtl.losses.distillation import TEACHER_EXPRESSION
+from keras_dmtl.models import quantization
 from keras_dmtl.models.heads import IDENTITY_HEAD_NAME
 from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 from keras_dmtl.models.network import build_network
@@ -102,6 +103,10 @@ class DynamicMultiTaskModel(keras.Model):
             alone where the expression is missing, mixed by m where it is
             present) and L1 gains g * the embedding-distillation loss. The
             strategies see the same two task losses.
+        quantization_aware: whether the network simulates int8 TFLite in its
+            forward pass (`keras_dmtl.models.quantization`): quantisation-aware
+            fine-tuning of a trained model. Export strips it
+            (`keras_dmtl.models.quantization.strip_quantization`).
 
     Example:
 
@@ -136,6 +141,7 @@ class DynamicMultiTaskModel(keras.Model):
         expression_f1_weight=0.0,
         frozen_batchnorm=(),
         distillation=None,
+        quantization_aware=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -159,9 +165,13 @@ class DynamicMultiTaskModel(keras.Model):
         )
         unit_options = dict(self.architecture["weight_unit_options"])
         unit_options["stop_input_gradient"] = not self.weighting.trunk_learns_through_weights
-        self.network = build_network(
-            **{**self.architecture, "weight_unit_options": unit_options}
-        )
+        network = build_network(**{**self.architecture, "weight_unit_options": unit_options})
+        self.quantization_aware = bool(quantization_aware)
+        if self.quantization_aware:
+            # The identity head and the weight unit are never exported: not rounded.
+            network = quantization.quantization_aware_network(
+                network, skip=(IDENTITY_HEAD_NAME, WEIGHT_UNIT_NAME))
+        self.network = network
         self.frozen_batchnorm = ()
         self.freeze_batchnorm(frozen_batchnorm)
         self.center_loss_alpha = float(center_loss_alpha)
@@ -483,6 +493,7 @@ class DynamicMultiTaskModel(keras.Model):
             expression_f1_weight=self.expression_f1_weight,
             frozen_batchnorm=list(self.frozen_batchnorm),
             distillation=self.distillation,
+            quantization_aware=self.quantization_aware,
         )
         return config
 

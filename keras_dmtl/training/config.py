@@ -127,6 +127,10 @@ def default_config():
     # Freeze the transferred BatchNorm layers (moving mean/variance and scale/offset
     # stay as trained): for small fine-tuning sets, whose batch statistics are noisy.
     config.freeze_batchnorm = False
+    # Quantisation-aware training (keras_dmtl.models.quantization): the network
+    # simulates int8 TFLite while it trains. Meant for a short fine-tuning of a
+    # trained model (init_from, with freeze_batchnorm) before an int8 export.
+    config.quantization_aware = False
     # --- export after training (also the defaults of export/export_model.py)
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True

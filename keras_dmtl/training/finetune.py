@@ -19,6 +19,7 @@ import keras
 from keras_dmtl.data.records import DataError
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.models.heads import IDENTITY_HEAD_NAME
+from keras_dmtl.models.quantization import copy_weights_by_name
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
 from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 
@@ -94,7 +95,8 @@ def _check_architecture(source, target, path, scope):
 
 
 def _copy(source_layer, target_layer):
-    target_layer.set_weights(source_layer.get_weights())
+    # By layer name: a quantisation-aware target has quantizers between the layers.
+    copy_weights_by_name(source_layer, target_layer)
     return target_layer
 
 

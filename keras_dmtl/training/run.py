@@ -303,6 +303,7 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         expression_label_smoothing=config.expression_loss.label_smoothing,
         expression_f1_weight=config.expression_loss.macro_f1_weight,
         distillation=teacher.distillation_settings(config),
+        quantization_aware=config.quantization_aware,
     )
     if config.init_from:
         report = finetune.initialise_from(model, config.init_from, config.init_scope,
