@@ -2,8 +2,10 @@
 a run end to end (in memory and streamed), export and the refusals."""
 
 import json
+import os
+import subprocess
+import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -195,6 +197,16 @@ def test_a_strategy_for_two_tasks_is_refused_by_a_three_task_model():
         _model(strategy=weighting.get("dwa"))
     with pytest.raises(ValueError, match=r"--config.weighting.kwargs.weights.*3 non-negative"):
         _model(strategy="static")
+
+
+def test_mirrored_three_task_training_matches_one_device():
+    script = os.path.join(os.path.dirname(__file__), "mirrored_training.py")
+    result = subprocess.run([sys.executable, script, "--action-units"], capture_output=True,
+                            text=True, timeout=300, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["max_loss_difference"] < 1e-4
+    assert report["max_weight_difference"] < 1e-4
 
 
 def test_xla_three_task_step_matches_eager():
