@@ -49,6 +49,8 @@ def _scores(part):
     if "verification" in part:
         scores.append(f"verification AUC {part['verification']['auc']:.3f}, "
                       f"verification accuracy {part['verification']['accuracy']:.3f}")
+    if part.get("action_units", {}).get("mean_f1") is not None:
+        scores.append(f"AU mean F1 {part['action_units']['mean_f1']:.3f}")
     return ", ".join(scores) or "no expression labels, too few people to verify"
 
 
@@ -64,7 +66,8 @@ def _summary(metrics, out_dir):
             lines.append(f"{name:>10}: accuracy-flip {last['accuracy']:.4f} +- "
                          f"{last['accuracy_std']:.4f} (10-fold, step {last['step']})")
     weights = metrics["final_task_weights"]
-    lines.append(f"final task weights: face {weights['w_face']}, expression {weights['w_expression']}")
+    lines.append("final task weights: " + ", ".join(
+        f"{name[2:].replace('_', ' ')} {value}" for name, value in weights.items()))
     return "\n".join(lines)
 
 

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_dmtl.data.records import DataError
+
 MAX_ROTATION_DEGREES = 8.0
 MAX_SHIFT_FRACTION = 0.04
 MAX_SCALE_CHANGE = 0.05
@@ -142,7 +144,8 @@ def _group_sampled_indices(groups, seed, weights=None):
     return tf.gather(members, tf.gather(offsets, chosen) + tf.cast(position, tf.int64))
 
 
-def _samples(arrays, training, seed, augment, balance, epoch, source_mix=None):
+def _samples(arrays, training, seed, augment, balance, epoch, source_mix=None,
+             action_units=False):
     """One epoch of (image, labels) samples, unbatched (see `make_dataset`)."""
     count = len(arrays)
     if training and source_mix is not None:
@@ -165,6 +168,8 @@ def _samples(arrays, training, seed, augment, balance, epoch, source_mix=None):
     augmenting = training and augment
 
     extras = {key: tf.constant(value) for key, value in arrays.extras.items()}
+    if action_units:
+        extras["action_units"] = tf.constant(action_unit_labels(arrays))
 
     def sample(position, index):
         labels = {"identity": tf.gather(identity, index),
@@ -177,8 +182,23 @@ def _samples(arrays, training, seed, augment, balance, epoch, source_mix=None):
         sample, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def action_unit_labels(arrays):
+    """The AU labels of `arrays` as the model takes them: float32 (N, A), -1.0 where
+    not annotated.
+
+    Raises:
+        DataError: `arrays` has no AU columns (a dataset without AU labels).
+    """
+    if not arrays.action_unit_names:
+        raise DataError(
+            f"--config.action_units.enabled=True: the data ({', '.join(arrays.source_names)}) "
+            "has no action-unit labels; give a dataset with AU labels (CK+ FACS files, a "
+            "manifest's action_units column, generated faces) or turn action_units off.")
+    return arrays.action_units.astype(np.float32)
+
+
 def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=None,
-                 drop_remainder=None, epoch=0):
+                 drop_remainder=None, epoch=0, action_units=False):
     """Builds the dataset of one epoch the model trains or evaluates on.
 
     Args:
@@ -193,15 +213,21 @@ def make_dataset(arrays, batch_size, training, seed=0, augment=True, balance=Non
             would recompile for it).
         epoch: int or int64 scalar tensor; with `seed`, it alone decides the
             order and augmentation of a training epoch.
+        action_units: also give the AU labels, "action_units" float32 (B, A),
+            -1.0 where not annotated (a model with an AU head trains on them).
 
     Returns:
         A `tf.data.Dataset` of (float32 images (B, H, W, C) in 0..255,
         {"identity": int32 (B,), "expression": int32 (B,)}), -1 = absent label,
-        plus `arrays.extras` batched under their keys.
+        plus `arrays.extras` batched under their keys (and "action_units").
+
+    Raises:
+        DataError: `action_units` for arrays without AU labels.
     """
     if drop_remainder is None:
         drop_remainder = training
-    samples = _samples(arrays, training, seed, augment, balance, epoch)
+    samples = _samples(arrays, training, seed, augment, balance, epoch,
+                       action_units=action_units)
     return samples.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
@@ -220,7 +246,7 @@ def training_steps_per_epoch(count, batch_size):
 
 
 def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augment=True,
-                          balance=None, source_mix=None):
+                          balance=None, source_mix=None, action_units=False):
     """The training batches of epochs `initial_epoch` .. `epochs - 1`, in order.
 
     Each epoch is that of `make_dataset(..., epoch=e)`: its order and augmentation depend
@@ -236,6 +262,7 @@ def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augme
         source_mix: None, or per source of `arrays.source_names` the probability
             that a sample is drawn from it (`sources.check_mix`); an epoch then
             has len(arrays) samples drawn with replacement. Not with `balance`.
+        action_units: also give the AU labels (see `make_dataset`).
 
     Returns:
         (dataset, steps_per_epoch): pass both to `fit` with the same
@@ -243,10 +270,13 @@ def make_training_dataset(arrays, batch_size, seed, initial_epoch, epochs, augme
 
     Raises:
         ValueError: the split is smaller than one batch.
+        DataError: `action_units` for arrays without AU labels.
     """
     steps_per_epoch = training_steps_per_epoch(len(arrays), batch_size)
+    if action_units:
+        action_unit_labels(arrays)  # refuses data without them before anything is traced
     epochs_dataset = tf.data.Dataset.range(initial_epoch, max(epochs, initial_epoch))
     dataset = epochs_dataset.flat_map(lambda epoch: _samples(
-        arrays, True, seed, augment, balance, epoch, source_mix).batch(batch_size,
-                                                                       drop_remainder=True))
+        arrays, True, seed, augment, balance, epoch, source_mix, action_units).batch(
+            batch_size, drop_remainder=True))
     return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch

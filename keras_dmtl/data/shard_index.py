@@ -34,6 +34,9 @@ IDENTITY = "identity"  # int64: index into identity_names, -1 when absent
 EXPRESSION = "expression"  # int64: index into expression_names, -1 when absent
 SUBJECT = "subject"  # int64: index into the index's subjects
 SOURCE = "source"  # bytes: the file (or generated sample) the crop came from
+# int64 list, one entry per action_unit_names: 1 present, 0 absent, -1 not
+# annotated; only in sets whose index names AUs.
+ACTION_UNITS = "action_units"
 
 ENCODINGS = ("png", "jpeg")
 
@@ -55,6 +58,8 @@ class ShardIndex:
         sources: the datasets the examples came from (several when the shard
             tool was given several: each subject key then starts "<source>/").
         settings: every setting the crops depend on, and the data's fingerprint.
+        action_unit_names: the AU labels every example carries ("AU12"); empty
+            for a set without AU labels (and for sets written before them).
     """
 
     root: str
@@ -70,6 +75,7 @@ class ShardIndex:
     encoding: str
     sources: List[str]
     settings: Dict
+    action_unit_names: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def files(self) -> List[str]:
@@ -107,18 +113,20 @@ def is_shard_dir(path) -> bool:
 
 
 def index_record(shards, identity_names, expression_names, subjects, subject_examples,
-                 subject_identities, settings, sources, skipped):
+                 subject_identities, settings, sources, skipped, action_unit_names=()):
     """The JSON content of index.json (see `ShardIndex` for the fields).
 
     Args:
         shards: list of {"file", "examples", "bytes"} per shard, in order.
         settings: dict with at least image_size, channels and encoding.
         skipped: {reason: images} left out of the set.
+        action_unit_names: the AU labels of the examples; none: the key is left
+            out, as in sets without AU labels.
 
     Returns:
         A JSON-serialisable dict.
     """
-    return {
+    record = {
         "format": FORMAT,
         "version": VERSION,
         "examples": int(sum(shard["examples"] for shard in shards)),
@@ -132,6 +140,9 @@ def index_record(shards, identity_names, expression_names, subjects, subject_exa
         "sources": list(sources),
         "skipped": dict(skipped),
     }
+    if action_unit_names:
+        record["action_unit_names"] = list(action_unit_names)
+    return record
 
 
 def read_index(root) -> ShardIndex:
@@ -177,6 +188,7 @@ def read_index(root) -> ShardIndex:
             encoding=str(settings["encoding"]),
             sources=[str(source) for source in data["sources"]],
             settings=dict(settings),
+            action_unit_names=[str(name) for name in data.get("action_unit_names", [])],
         )
         sizes = [int(shard["bytes"]) for shard in data["shards"]]
     except (KeyError, TypeError, ValueError) as error:
@@ -214,6 +226,8 @@ def _inconsistency(index):
     known = [i for ids in index.subject_identities for i in ids]
     if known and not 0 <= min(known) <= max(known) < len(index.identity_names):
         return "an identity label outside identity_names"
+    if len(set(index.action_unit_names)) != len(index.action_unit_names):
+        return "an action unit is named twice"
     if index.channels not in (1, 3) or index.image_size < 1 or index.encoding not in ENCODINGS:
         return "bad image settings"
     return None

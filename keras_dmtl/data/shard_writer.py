@@ -58,6 +58,9 @@ class ShardPlan:
         generated: `GeneratedFaces` when `sources` is None.
         dataset: the format the examples come from.
         fingerprint: a hash of the examples' sources and labels.
+        action_units: int8 (N, A) AU labels (1, 0, -1 not annotated), or None
+            for a set without AU labels.
+        action_unit_names: the A AU labels ("AU12").
     """
 
     identity: np.ndarray
@@ -70,6 +73,8 @@ class ShardPlan:
     generated: Optional[GeneratedFaces]
     dataset: str
     fingerprint: str
+    action_units: Optional[np.ndarray] = None
+    action_unit_names: List[str] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.identity)
@@ -96,26 +101,38 @@ def plan_records(records):
     digest = _fingerprint(records.dataset, list(records.identity_names),
                           list(records.expression_names), records.identity, records.expression,
                           subject.reshape(-1), subjects.tolist())
+    # Hashed only when there are any, so a set without AU labels keeps its fingerprint.
+    names = list(records.action_unit_names)
+    if names:
+        digest.update(_fingerprint(names, records.action_units).digest())
     hash_sources(digest, records.sources)
     return ShardPlan(records.identity, records.expression, subject.reshape(-1).astype(np.int64),
                      subjects.tolist(), list(records.identity_names),
                      list(records.expression_names), list(records.sources), None,
-                     records.dataset, digest.hexdigest()[:24])
+                     records.dataset, digest.hexdigest()[:24],
+                     records.action_units if names else None, names)
 
 
 def plan_generated(count, identities, seed=0):
     """The plan of `count` generated faces of `identities` people (see
     `synthetic.render_stream_image`); nothing is rendered here."""
+    from keras_dmtl.data.action_units import action_unit_names  # noqa: PLC0415
+    from keras_dmtl.data.synthetic import GENERATED_ACTION_UNITS  # noqa: PLC0415
+    from keras_dmtl.data.synthetic import expression_action_units  # noqa: PLC0415
     from keras_dmtl.data.synthetic import stream_labels  # noqa: PLC0415
 
     generated = GeneratedFaces(identities, seed)
     identity, expression = stream_labels(np.arange(count), identities, generated.expressions)
     width = len(str(identities))
     names = [f"P{number:0{width}d}" for number in range(1, identities + 1)]
-    digest = _fingerprint("generated", count, identities, seed, list(generated.expressions))
+    # The AUs each generated expression shows (`synthetic.EXPRESSION_ACTION_UNITS`).
+    action_units = expression_action_units(list(generated.expressions))[expression]
+    au_names = action_unit_names(GENERATED_ACTION_UNITS)
+    digest = _fingerprint("generated", count, identities, seed, list(generated.expressions),
+                          au_names)
     return ShardPlan(identity, expression, identity.copy(), names, names,
                      list(generated.expressions), None, generated, "generated",
-                     digest.hexdigest()[:24])
+                     digest.hexdigest()[:24], action_units, au_names)
 
 
 def _differences(saved, wanted):
@@ -184,10 +201,10 @@ def _write_shard(path, plan, positions, results):
                 if image is None:
                     skipped[int(position)] = problem
                     continue
-                writer.write(serialize_example(image, plan.identity[position],
-                                               plan.expression[position],
-                                               plan.subject[position],
-                                               plan.source_name(position)))
+                writer.write(serialize_example(
+                    image, plan.identity[position], plan.expression[position],
+                    plan.subject[position], plan.source_name(position),
+                    None if plan.action_units is None else plan.action_units[position]))
     return skipped
 
 
@@ -307,7 +324,8 @@ def _write_index(out_dir, plan, done, positions, settings):
         [{key: done[shard][key] for key in ("file", "examples", "bytes")}
          for shard in range(len(positions))],
         plan.identity_names, plan.expression_names, plan.subjects, subject_examples,
-        subject_identities, settings, plan.dataset.split("+"), reasons)
+        subject_identities, settings, plan.dataset.split("+"), reasons,
+        plan.action_unit_names)
     write_json(os.path.join(out_dir, shard_index.INDEX_NAME), record)
     os.remove(os.path.join(out_dir, PROGRESS_NAME))
     return shard_index.read_index(out_dir)

@@ -48,7 +48,17 @@ _FEATURES = {
 }
 
 
-def serialize_example(image, identity, expression, subject, source):
+def _features(index):
+    """The features parsed from the examples of `index`'s set (AU labels when it
+    names AUs)."""
+    if not index.action_unit_names:
+        return _FEATURES
+    count = len(index.action_unit_names)
+    return {**_FEATURES, shard_index.ACTION_UNITS: tf.io.FixedLenFeature(
+        [count], tf.int64, default_value=[MISSING_LABEL] * count)}
+
+
+def serialize_example(image, identity, expression, subject, source, action_units=None):
     """One example of a shard: a serialized `tf.train.Example`.
 
     Args:
@@ -56,6 +66,8 @@ def serialize_example(image, identity, expression, subject, source):
         identity, expression: label indices, -1 when absent.
         subject: the subject's index in the shard index's subject list.
         source: the image's file (or a name for generated or embedded images).
+        action_units: None, or the AU labels (A,) in the index's
+            action_unit_names order: 1, 0, -1 not annotated.
 
     Returns:
         bytes.
@@ -66,13 +78,17 @@ def serialize_example(image, identity, expression, subject, source):
     def text(value):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
-    return tf.train.Example(features=tf.train.Features(feature={
+    feature = {
         shard_index.IMAGE: text(image),
         shard_index.IDENTITY: int64(identity),
         shard_index.EXPRESSION: int64(expression),
         shard_index.SUBJECT: int64(subject),
         shard_index.SOURCE: text(source.encode("utf-8")),
-    })).SerializeToString()
+    }
+    if action_units is not None:
+        feature[shard_index.ACTION_UNITS] = tf.train.Feature(int64_list=tf.train.Int64List(
+            value=[int(value) for value in action_units]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +122,11 @@ class ShardSplit:
 
     def __len__(self) -> int:
         return self.count
+
+    @property
+    def action_unit_names(self) -> List[str]:
+        """The AU labels of the set's examples; empty without AU labels."""
+        return list(self.index.action_unit_names)
 
     def of_source(self, source: int) -> "ShardSplit":
         """This split's examples of one source (a stream that skips the others)."""
@@ -176,12 +197,24 @@ def _decode(index, example):
     return tf.ensure_shape(image, (index.image_size, index.image_size, index.channels))
 
 
-def _labels(split, example):
+def _labels(split, example, action_units=False):
     identity = example[shard_index.IDENTITY]
     known = identity >= 0
     trained = tf.gather(tf.constant(split.identity_map), tf.where(known, identity, 0))
-    return {"identity": tf.cast(tf.where(known, trained, MISSING_LABEL), tf.int32),
-            "expression": tf.cast(example[shard_index.EXPRESSION], tf.int32)}
+    labels = {"identity": tf.cast(tf.where(known, trained, MISSING_LABEL), tf.int32),
+              "expression": tf.cast(example[shard_index.EXPRESSION], tf.int32)}
+    if action_units:
+        labels["action_units"] = tf.cast(example[shard_index.ACTION_UNITS], tf.float32)
+    return labels
+
+
+def _check_action_units(split, action_units):
+    """Refuses AU labels from a shard set that has none."""
+    if action_units and not split.action_unit_names:
+        raise DataError(
+            f"--config.action_units.enabled=True: the shards in {split.index.root} "
+            f"({', '.join(split.source_names)}) carry no action-unit labels; write them "
+            "from a dataset with AU labels, or turn action_units off.")
 
 
 def _split_examples(split, files, window_seed=None, window=EVALUATION_WINDOW):
@@ -193,10 +226,11 @@ def _split_examples(split, files, window_seed=None, window=EVALUATION_WINDOW):
                 tf.range(tf.shape(serialized)[0]),
                 tf.random.experimental.stateless_fold_in(window_seed, number))))
     subject_part = tf.constant(split.subject_part)
+    features_spec = _features(split.index)
 
     def parse(serialized):
         """Parses a window at once; keeps the examples of the split."""
-        features = tf.io.parse_example(serialized, _FEATURES)
+        features = tf.io.parse_example(serialized, features_spec)
         keep = tf.equal(tf.gather(subject_part, features[shard_index.SUBJECT]), split.part)
         return {name: tf.boolean_mask(value, keep) for name, value in features.items()}
 
@@ -229,7 +263,7 @@ def _mixed_examples(split, files, window_seed, window, mix, mix_seed, count):
 
 
 def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, augment=True,
-                                shuffle_window=8192, source_mix=None):
+                                shuffle_window=8192, source_mix=None, action_units=False):
     """The training batches of epochs `initial_epoch` .. `epochs - 1`, streamed.
 
     Each epoch reads the shards in an order drawn from (seed, epoch), CYCLE_LENGTH
@@ -248,14 +282,18 @@ def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, 
             index the probability that an example is drawn from it (a shard set
             written from several sources; `sources.check_mix`). An epoch then
             has as many examples as the split, a source cycling when it runs out.
+        action_units: also give the AU labels, "action_units" float32 (B, A),
+            -1.0 where not annotated.
 
     Returns:
         (dataset, steps_per_epoch), as `pipeline.make_training_dataset`.
 
     Raises:
         ValueError: the split is smaller than one batch.
+        DataError: `action_units` for shards without AU labels.
     """
     steps_per_epoch = training_steps_per_epoch(len(split), batch_size)
+    _check_action_units(split, action_units)
     files = tf.constant(split.index.files)
 
     def epoch_batches(epoch):
@@ -273,8 +311,8 @@ def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, 
         augment_seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
         samples = examples.enumerate().map(
             lambda position, example: prepare_sample(
-                _decode(split.index, example), _labels(split, example), position,
-                augment_seed, augment),
+                _decode(split.index, example), _labels(split, example, action_units),
+                position, augment_seed, augment),
             num_parallel_calls=tf.data.AUTOTUNE)
         return samples.batch(batch_size, drop_remainder=True)
 
@@ -282,17 +320,18 @@ def make_shard_training_dataset(split, batch_size, seed, initial_epoch, epochs, 
     return epochs_dataset.flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE), steps_per_epoch
 
 
-def _ordered(split):
+def _ordered(split, action_units=False):
     """(uint8 image, labels, subject, has_identity) of each example of a split, in
     a fixed order: the shards' order, CYCLE_LENGTH of them interleaved."""
     examples = _split_examples(split, tf.constant(split.index.files))
     return examples.map(
-        lambda example: (_decode(split.index, example), _labels(split, example),
+        lambda example: (_decode(split.index, example),
+                         _labels(split, example, action_units),
                          example[shard_index.SUBJECT], example[shard_index.IDENTITY] >= 0),
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def make_shard_dataset(split, batch_size, with_subjects=False):
+def make_shard_dataset(split, batch_size, with_subjects=False, action_units=False):
     """A split's examples in a fixed order, unaugmented: validation and evaluation.
 
     Args:
@@ -300,16 +339,22 @@ def make_shard_dataset(split, batch_size, with_subjects=False):
         batch_size: images per batch (the last one may be partial).
         with_subjects: also yield, per example, its subject's index in the shard
             index and whether it carries an identity label.
+        action_units: also give the AU labels (see `make_shard_training_dataset`).
 
     Returns:
         A `tf.data.Dataset` of (float32 images, {"identity", "expression"}), or
         with `with_subjects` (images, labels, subjects, has_identity).
+
+    Raises:
+        DataError: `action_units` for shards without AU labels.
     """
+    _check_action_units(split, action_units)
     def sample(image, labels, subject, has_identity):
         image, labels = prepare_sample(image, labels, 0, None, augmenting=False)
         return (image, labels, subject, has_identity) if with_subjects else (image, labels)
 
-    batches = _ordered(split).map(sample, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    batches = _ordered(split, action_units).map(
+        sample, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     # The count is known from the index: Keras then sees a finite validation set
     # (no "ran out of data" warning), and shards holding another count stop the run.
     batches = batches.apply(tf.data.experimental.assert_cardinality(-(-len(split) // batch_size)))
@@ -335,12 +380,16 @@ def read_split_arrays(split, limit=None):
     images = np.empty((count, size, size, channels), np.uint8)
     identity, expression = np.empty(count, np.int64), np.empty(count, np.int64)
     subject, labelled = np.empty(count, np.int64), np.empty(count, bool)
+    with_units = bool(split.action_unit_names)
+    action_units = np.empty((count, len(split.action_unit_names)), np.int8)
     filled = 0
-    batches = _ordered(split).take(count).batch(256).prefetch(tf.data.AUTOTUNE)
+    batches = _ordered(split, with_units).take(count).batch(256).prefetch(tf.data.AUTOTUNE)
     for batch_images, labels, batch_subjects, has_identity in batches.as_numpy_iterator():
         rows = slice(filled, filled + len(batch_images))
         images[rows] = batch_images
         identity[rows], expression[rows] = labels["identity"], labels["expression"]
+        if with_units:
+            action_units[rows] = labels["action_units"]
         subject[rows], labelled[rows] = batch_subjects, has_identity
         filled += len(batch_images)
     if filled != count:
@@ -352,8 +401,34 @@ def read_split_arrays(split, limit=None):
                         identity_names=list(split.identity_names),
                         expression_names=list(split.expression_names),
                         source=split.index.subject_sources[subject],
-                        source_names=list(split.source_names))
+                        source_names=list(split.source_names),
+                        action_units=action_units if with_units else None,
+                        action_unit_names=split.action_unit_names)
     return arrays, np.where(labelled, names, "")
+
+
+def read_split_labels(split):
+    """The expression and AU labels of a split's examples, without decoding a crop
+    (what estimating the task relatedness of a streamed run reads).
+
+    Args:
+        split: a `ShardSplit` of a set with AU labels.
+
+    Returns:
+        (expression int64 (N,), action_units int8 (N, A)), -1 where absent.
+
+    Raises:
+        DataError: shards without AU labels.
+    """
+    _check_action_units(split, True)
+    expression, action_units = [], []
+    examples = _split_examples(split, tf.constant(split.index.files)).batch(EVALUATION_WINDOW)
+    for features in examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+        expression.append(features[shard_index.EXPRESSION])
+        action_units.append(features[shard_index.ACTION_UNITS])
+    count = len(split.action_unit_names)
+    return (np.concatenate(expression or [np.empty(0, np.int64)]).astype(np.int64),
+            np.concatenate(action_units or [np.empty((0, count), np.int64)]).astype(np.int8))
 
 
 def read_shard_arrays(index):

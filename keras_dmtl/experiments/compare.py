@@ -151,7 +151,15 @@ def run_experiment(config):
 
     Returns:
         (summary rows, number of cells computed in this call).
+
+    Raises:
+        ValueError: `config.action_units.enabled` (three tasks are not compared).
     """
+    if config.action_units.enabled:
+        # Its methods (the static sweep among them) are two-task weightings.
+        raise ValueError("--config.action_units.enabled=True: the comparison runner compares "
+                         "two-task models (face, expression); train a three-task model with "
+                         "train.py.")
     experiment = config.experiment
     methods = methods_lib.select(list(experiment.methods))
     arrays = load_arrays(config)

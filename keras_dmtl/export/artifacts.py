@@ -14,12 +14,16 @@ from keras_dmtl.edge.manifest import input_spec
 from keras_dmtl.data.loading import load_faces
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
+from keras_dmtl.evaluation.action_units import THRESHOLD
+from keras_dmtl.evaluation.action_units import align_action_units
+from keras_dmtl.evaluation.action_units import evaluate_action_units
 from keras_dmtl.evaluation.verification import all_pair_scores
 from keras_dmtl.evaluation.verification import cosine_scores
 from keras_dmtl.evaluation.verification import evaluate_pairs
 from keras_dmtl.evaluation.verification import interleaved_pairs
 from keras_dmtl.export import tflite
 from keras_dmtl.export.calibration import calibrate
+from keras_dmtl.export.inference import ACTION_UNIT_PROBABILITIES
 from keras_dmtl.export.inference import build_inference_model
 from keras_dmtl.export.onnx_export import export_onnx
 from keras_dmtl.export.onnx_export import run_onnx
@@ -47,15 +51,33 @@ def _size(path):
     return os.path.getsize(path)
 
 
-def _score(outputs, reference, expression, pairs):
-    """Parity of one format's outputs with Keras', and its accuracy on both heads."""
+def _score(outputs, reference, expression, pairs, action_units=None):
+    """Parity of one format's outputs with Keras', and its accuracy on every head.
+
+    With an AU head (`action_units`: the held-out AU labels in the head's order,
+    -1 not annotated), also the largest AU probability difference from Keras, the
+    agreement of the AU decisions at 0.5 and, where AUs are annotated, their
+    mean F1."""
     a, b, is_same = pairs
     embedding = np.asarray(outputs["embedding"], np.float64)
     cosine = cosine_scores(embedding, reference["embedding"])
     labelled = expression >= 0
     predicted = np.asarray(outputs["expression_label"]).reshape(-1)
     scores = cosine_scores(embedding[a], embedding[b])
+    unit_scores = {}
+    if action_units is not None:
+        units = np.asarray(outputs[ACTION_UNIT_PROBABILITIES], np.float64)
+        keras_units = np.asarray(reference[ACTION_UNIT_PROBABILITIES], np.float64)
+        unit_scores = {
+            "action_unit_probability_max_diff": float(np.abs(units - keras_units).max()),
+            "action_unit_decision_agreement": float(np.mean(
+                (units >= THRESHOLD) == (keras_units >= THRESHOLD))),
+        }
+        if (action_units >= 0).any():
+            unit_scores["action_unit_mean_f1"] = evaluate_action_units(
+                action_units, units, [str(i) for i in range(units.shape[1])])["mean_f1"]
     return {
+        **unit_scores,
         "embedding_cosine_mean": float(cosine.mean()),
         "embedding_cosine_min": float(cosine.min()),
         "expression_top1_agreement": float(np.mean(
@@ -181,6 +203,10 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
                 for name in ("validation", "test")]
     held_out_images = np.concatenate([part.images for part, _ in held_out]).astype(np.float32)
     expression = np.concatenate([part.expression for part, _ in held_out])
+    unit_names = model.action_unit_names
+    action_units = (np.concatenate([
+        align_action_units(part.action_units, part.action_unit_names, unit_names)
+        for part, _ in held_out]) if unit_names else None)
     subjects = np.concatenate([part_subjects for _, part_subjects in held_out])
     reference = {k: np.asarray(v) for k, v in inference.predict(held_out_images, verbose=0).items()}
     pairs = interleaved_pairs(subjects, max_pairs=5000)
@@ -194,7 +220,7 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
 
     def score(predict, outputs):
         calibration_outputs = outputs if held_out_only else predict(calibration_images)
-        return {**_score(outputs, reference, expression, pairs),
+        return {**_score(outputs, reference, expression, pairs, action_units),
                 "calibration": _calibrate(calibration_outputs["embedding"],
                                           calibration_subjects, target_far, source)}
 
@@ -216,6 +242,7 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
             "tensorflow_version": tf.__version__,
             "input": input_spec(config.image_size, config.channels),
             "expression_labels": labels["expression_names"],
+            **({"action_unit_labels": unit_names} if unit_names else {}),
             "embedding_size": int(reference["embedding"].shape[1]),
             "ensemble": [keras_path] + [run_model_file(p, "--ensemble") for p in ensemble],
             "target_far": target_far,
@@ -273,7 +300,8 @@ def report_table(results):
     """The parity and size table (Markdown); drops are Keras minus the format, in points.
 
     "FAR <= bound" is the 95 % Clopper-Pearson upper bound at the threshold;
-    "not backed" marks a threshold whose pairs could not show the target FAR.
+    "not backed" marks a threshold whose pairs could not show the target FAR. A
+    model with an AU head gets a second table: its AU parity and mean F1.
     """
     keras_scores = results["keras"]
     calibration = keras_scores["calibration"]
@@ -298,4 +326,12 @@ def report_table(results):
             f"{r['verification_accuracy']:.3f} ({verification_drop:+.1f}) | "
             f"{calibration['threshold']:.3f} | {calibration['far_upper_bound']:.2g}{backed} | "
             f"{calibration['tar']:.3f} |")
+    if "action_unit_probability_max_diff" in keras_scores:
+        lines += ["", "| format | AU prob. max diff | AU decisions agree | AU mean F1 |",
+                  "|" + "---|" * 4]
+        for fmt, r in results.items():
+            f1 = r.get("action_unit_mean_f1")
+            lines.append(f"| {fmt} | {r['action_unit_probability_max_diff']:.5f} | "
+                         f"{r['action_unit_decision_agreement']:.3f} | "
+                         f"{'-' if f1 is None else f'{f1:.3f}'} |")
     return "\n".join(lines) + "\n"

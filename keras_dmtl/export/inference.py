@@ -6,6 +6,8 @@ import tensorflow as tf
 from keras_dmtl.models.quantization import strip_quantization
 
 OUTPUT_NAMES = ("embedding", "expression_probabilities", "expression_label", "task_weights")
+# The extra output of a model with an action-unit head: one sigmoid per AU.
+ACTION_UNIT_PROBABILITIES = "action_unit_probabilities"
 
 
 @keras.saving.register_keras_serializable(package="keras_dmtl")
@@ -43,10 +45,13 @@ def build_inference_model(model):
     Returns:
         A functional `keras.Model` from raw images (float32, 0..255) to a dict:
         "embedding" (L2-normalised face embedding), "expression_probabilities",
-        "expression_label" (int32 argmax) and "task_weights" (per image).
+        "expression_label" (int32 argmax) and "task_weights" (per image); with an
+        action-unit head also "action_unit_probabilities" (one sigmoid per AU,
+        in the model's `action_unit_names` order; the members' mean).
 
     Raises:
-        ValueError: ensemble members with different inputs or expression counts.
+        ValueError: ensemble members with different inputs, expression counts or
+            AU labels.
     """
     models = [strip_quantization(member)
               for member in (model if isinstance(model, (list, tuple)) else [model])]
@@ -57,6 +62,9 @@ def build_inference_model(model):
                     "num_expressions"]):
             raise ValueError("The ensemble's models take different inputs or predict different "
                              "expression classes: ensemble runs of the same data and crops.")
+        if member.action_unit_names != models[0].action_unit_names:
+            raise ValueError("The ensemble's models predict different action units: ensemble "
+                             "runs with the same --config.action_units settings and data.")
     images = keras.Input(shape=first.input_shape[1:], name="images")
     networks = [member.network for member in models]
     if len(models) > 1:  # the members' networks share one name; the ensemble's layers may not
@@ -76,8 +84,15 @@ def build_inference_model(model):
     else:
         embedding, probability, weight = embeddings[0], probabilities[0], weights[0]
     label = ArgMaxLabel(name="expression_label")(probability)
-    return keras.Model(images, dict(zip(OUTPUT_NAMES, (embedding, probability, label, weight))),
-                       name="dmtl_inference")
+    outputs = dict(zip(OUTPUT_NAMES, (embedding, probability, label, weight)))
+    if models[0].action_unit_names:
+        units = [keras.layers.Activation("sigmoid", name=f"action_unit_sigmoid"
+                                         f"{_suffix(i, models)}")(member["action_unit_logits"])
+                 for i, member in enumerate(members)]
+        outputs[ACTION_UNIT_PROBABILITIES] = (
+            keras.layers.Average(name="ensemble_action_units")(units) if len(models) > 1
+            else units[0])
+    return keras.Model(images, outputs, name="dmtl_inference")
 
 
 def _suffix(index, models):

@@ -10,7 +10,8 @@ def export_saved_model(inference_model, directory, threshold):
     """Writes the SavedModel with two signatures.
 
     - `serving_default`: images (B, H, W, C) float32 0..255 -> embedding,
-      expression_probabilities, expression_label, task_weights.
+      expression_probabilities, expression_label, task_weights (and
+      action_unit_probabilities for a model with an action-unit head).
     - `verify`: images_a, images_b (B, H, W, C) -> similarity (cosine of the
       embeddings) and same_person (similarity >= the calibrated threshold).
 

@@ -1,7 +1,9 @@
 """Losses: masked task losses (missing labels), teacher soft labels, soft macro-F1, the
-center loss, and the coupling of expressions and action units (distribution matching,
-soft co-annotation)."""
+center loss, the coupling of expressions and action units (distribution matching,
+soft co-annotation) and the action-unit task's loss."""
 
+from keras_dmtl.losses.action_unit_task import action_unit_task_loss
+from keras_dmtl.losses.action_unit_task import coupling_mask
 from keras_dmtl.losses.center_loss import CenterLoss
 from keras_dmtl.losses.distillation import embedding_distillation_loss
 from keras_dmtl.losses.distillation import soft_label_divergence
@@ -23,6 +25,8 @@ from keras_dmtl.losses.soft_f1 import masked_soft_macro_f1_loss
 
 __all__ = [
     "CenterLoss",
+    "action_unit_task_loss",
+    "coupling_mask",
     "cross_replica_sum",
     "distribution_matching_loss",
     "embedding_distillation_loss",

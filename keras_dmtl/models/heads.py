@@ -1,4 +1,5 @@
-"""The two task branches on top of the shared features."""
+"""The task branches on top of the shared features: face, expression and, when a run
+learns them, facial action units."""
 
 import keras
 
@@ -7,6 +8,8 @@ from keras_dmtl.models.normalization import batch_normalization
 
 # The identity head's layer name (the margin heads' training logits are asked of it).
 IDENTITY_HEAD_NAME = "identity_logits"
+# The AU head's layer name, also its output key in the network's output dict.
+ACTION_UNIT_LOGITS = "action_unit_logits"
 
 
 def face_branch(features, embedding_dim, num_identities, identity_head="softmax",
@@ -64,3 +67,32 @@ def expression_branch(features, bottleneck_dim, num_expressions, dropout=0.0):
     if dropout:
         x = keras.layers.Dropout(dropout, name="expression_dropout")(x)
     return keras.layers.Dense(num_expressions, dtype="float32", name="expression_logits")(x)
+
+
+def action_unit_branch(features, bottleneck_dim, num_action_units):
+    """Action-unit branch: a bottleneck and one logit per AU (multi-label).
+
+    Shaped like the expression branch; its logits go through a sigmoid each
+    (an AU is present or not), not through a softmax.
+
+    Args:
+        features: the shared features Z (B, D).
+        bottleneck_dim: size of the AU bottleneck.
+        num_action_units: number of AU labels.
+
+    Returns:
+        AU logits (B, num_action_units).
+
+    Example:
+
+    >>> features = keras.Input(shape=(96,))
+    >>> action_unit_branch(features, bottleneck_dim=64, num_action_units=17).shape
+    (None, 17)
+    """
+    x = keras.layers.Dense(bottleneck_dim, use_bias=False, name="action_unit_bottleneck")(
+        features
+    )
+    x = batch_normalization("action_unit_bottleneck_bn")(x)
+    x = keras.layers.ReLU(name="action_unit_bottleneck_relu")(x)
+    return keras.layers.Dense(num_action_units, dtype="float32",
+                              name=ACTION_UNIT_LOGITS)(x)

@@ -1,10 +1,12 @@
 """The dynamic multi-task model: one GradientTape, two optimizers, one step."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.losses import CenterLoss
+from keras_dmtl.losses import action_unit_task_loss
 from keras_dmtl.losses import cross_replica_sum
 from keras_dmtl.losses import label_mask
 from keras_dmtl.losses import masked_soft_macro_f1_loss
@@ -16,20 +18,28 @@ from keras_dmtl.losses import sparse_cross_entropy
 from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
 from keras_dmtl.losses.distillation import TEACHER_EXPRESSION
 from keras_dmtl.models import quantization
+from keras_dmtl.models.heads import ACTION_UNIT_LOGITS
 from keras_dmtl.models.heads import IDENTITY_HEAD_NAME
 from keras_dmtl.models.network import WEIGHT_UNIT_NAME
 from keras_dmtl.models.network import build_network
 
+# The tasks of the two-task model (the paper's), and its per-step values kept in
+# `last_step` for plots and TensorBoard, in this order. A model with an action-unit
+# head has three tasks: see `task_names` and `step_value_names`.
 TASK_NAMES = ("face", "expression")
-# Per-step values kept in `last_step` for plots and TensorBoard, in this order.
-STEP_VALUE_NAMES = (
-    "loss",
-    "face_loss",
-    "expression_loss",
-    "weight_loss",
-    "w_face",
-    "w_expression",
-)
+ACTION_UNIT_TASK = "action_units"
+_TASK_LOSS_NAMES = {"face": "face_loss", "expression": "expression_loss",
+                    ACTION_UNIT_TASK: "action_unit_loss"}
+
+
+def step_value_names(task_names):
+    """The per-step values of a model with `task_names`, in `last_step`'s order:
+    the total loss, each task's loss, the weight unit's loss, each task's weight."""
+    return ("loss", *(_TASK_LOSS_NAMES[task] for task in task_names), "weight_loss",
+            *(f"w_{task}" for task in task_names))
+
+
+STEP_VALUE_NAMES = step_value_names(TASK_NAMES)
 
 
 def spans_workers(strategy):
@@ -48,7 +58,8 @@ def spans_workers(strategy):
 
 @keras.saving.register_keras_serializable(package="keras_dmtl")
 class DynamicMultiTaskModel(keras.Model):
-    """Face recognition + facial expression with dynamically weighted task losses.
+    """Face recognition + facial expression (+ optionally facial action units) with
+    dynamically weighted task losses.
 
     `train_step` computes the face loss L1 = CE(identity) + alpha * center loss and
     the expression loss L2 = CE(expression) (+ lambda * (1 - soft macro-F1) when
@@ -102,7 +113,17 @@ class DynamicMultiTaskModel(keras.Model):
             train on them: L2 becomes the soft-label expression loss (the teacher
             alone where the expression is missing, mixed by m where it is
             present) and L1 gains g * the embedding-distillation loss. The
-            strategies see the same two task losses.
+            strategies see the same task losses.
+        action_units: None (two tasks, the paper's model), or the third task's
+            settings {"names": AU labels ("AU12"), "relatedness": (E, A)
+            P(AU | expression) in the model's label order, "matching_weight": w,
+            "reverse_weight": r}. The network then has an AU head (output
+            "action_unit_logits"), the weight unit and the strategy weigh three
+            tasks, and batches must carry labels["action_units"] (B, A), 1 / 0,
+            -1 where not annotated. L_AU = the binary cross-entropy over the
+            annotated AUs + w * the distribution matching (the expression head's
+            implied AUs against the AU head) + r * its reverse, the matching on
+            samples that lack either label (`losses.action_unit_task_loss`).
         quantization_aware: whether the network simulates int8 TFLite in its
             forward pass (`keras_dmtl.models.quantization`): quantisation-aware
             fine-tuning of a trained model. Export strips it
@@ -141,15 +162,27 @@ class DynamicMultiTaskModel(keras.Model):
         expression_f1_weight=0.0,
         frozen_batchnorm=(),
         distillation=None,
+        action_units=None,
         quantization_aware=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.weighting = weighting_lib.get(weighting)
+        self.action_units = _action_unit_settings(action_units, num_expressions)
+        self.task_names = TASK_NAMES + ((ACTION_UNIT_TASK,) if self.action_units else ())
+        self.step_value_names = step_value_names(self.task_names)
+        tasks = len(self.task_names)
+        # A name is built for this model's tasks; a given strategy must fit them.
+        self.weighting = (weighting_lib.get(weighting, num_tasks=tasks)
+                          if isinstance(weighting, str) else weighting_lib.get(weighting))
+        if self.weighting.num_tasks != tasks:
+            raise ValueError(
+                f"--config.weighting: the {type(self.weighting).__name__} strategy weighs "
+                f"{self.weighting.num_tasks} tasks, the model has {tasks} "
+                f"({', '.join(self.task_names)}); make it with num_tasks={tasks}.")
         if not self.weighting.built:
             # A deserialized strategy arrives built (its build_config restores its
             # state variables); building it again would add a second set.
-            self.weighting.build((len(TASK_NAMES),))
+            self.weighting.build((tasks,))
         self.architecture = dict(
             num_identities=int(num_identities),
             num_expressions=int(num_expressions),
@@ -165,13 +198,16 @@ class DynamicMultiTaskModel(keras.Model):
         )
         unit_options = dict(self.architecture["weight_unit_options"])
         unit_options["stop_input_gradient"] = not self.weighting.trunk_learns_through_weights
-        network = build_network(**{**self.architecture, "weight_unit_options": unit_options})
+        network = build_network(**{**self.architecture, "weight_unit_options": unit_options},
+                                num_action_units=len(self.action_unit_names))
         self.quantization_aware = bool(quantization_aware)
         if self.quantization_aware:
             # The identity head and the weight unit are never exported: not rounded.
             network = quantization.quantization_aware_network(
                 network, skip=(IDENTITY_HEAD_NAME, WEIGHT_UNIT_NAME))
         self.network = network
+        self._relatedness = (None if not self.action_units else
+                             np.asarray(self.action_units["relatedness"], np.float32))
         self.frozen_batchnorm = ()
         self.freeze_batchnorm(frozen_batchnorm)
         self.center_loss_alpha = float(center_loss_alpha)
@@ -183,13 +219,13 @@ class DynamicMultiTaskModel(keras.Model):
         )
         self.last_step = self.add_weight(
             name="last_step",
-            shape=(len(STEP_VALUE_NAMES),),
+            shape=(len(self.step_value_names),),
             initializer="zeros",
             trainable=False,
             aggregation="only_first_replica",
         )
         self._loss_trackers = {
-            name: keras.metrics.Mean(name=name) for name in STEP_VALUE_NAMES
+            name: keras.metrics.Mean(name=name) for name in self.step_value_names
         }
         self._accuracy_trackers = {
             task: keras.metrics.SparseCategoricalAccuracy(name=f"{label}_accuracy")
@@ -212,6 +248,11 @@ class DynamicMultiTaskModel(keras.Model):
     def identity_head(self):
         """The face branch's identity head layer."""
         return self.network.get_layer(IDENTITY_HEAD_NAME)
+
+    @property
+    def action_unit_names(self):
+        """The AU labels of the AU head, in its output order; empty without one."""
+        return list(self.action_units["names"]) if self.action_units else []
 
     @property
     def weight_unit(self):
@@ -325,11 +366,16 @@ class DynamicMultiTaskModel(keras.Model):
     # ------------------------------------------------------------------ losses
 
     def compute_task_losses(self, outputs, labels):
-        """Returns (task losses (2,), center loss) on the global batch.
+        """Returns (task losses (T,) in `task_names` order, center loss) on the
+        global batch.
 
         Args:
             outputs: the network's output dict.
-            labels: dict with int "identity" and "expression" (B,), -1 = absent.
+            labels: dict with int "identity" and "expression" (B,), -1 = absent;
+                with an AU head also "action_units" (B, A), -1 = not annotated.
+
+        Raises:
+            ValueError: a model with an AU head given batches without AU labels.
         """
         # Margin heads (ArcFace, CosFace) make the true class harder in the loss only.
         identity_logits = self.identity_head.training_logits(outputs["identity_logits"],
@@ -354,7 +400,18 @@ class DynamicMultiTaskModel(keras.Model):
         if self.expression_f1_weight:
             expression_loss += self.expression_f1_weight * masked_soft_macro_f1_loss(
                 labels["expression"], outputs["expression_logits"])
-        return tf.stack([face_loss, expression_loss]), center
+        if not self.action_units:
+            return tf.stack([face_loss, expression_loss]), center
+        if ACTION_UNIT_TASK not in labels:
+            raise ValueError(
+                "The model has an action-unit head (--config.action_units.enabled=True), "
+                "but the batches carry no labels['action_units']: make the datasets with "
+                "action_units=True (keras_dmtl.data.pipeline, keras_dmtl.data.streaming).")
+        action_unit_loss = action_unit_task_loss(
+            labels[ACTION_UNIT_TASK], labels["expression"], outputs[ACTION_UNIT_LOGITS],
+            outputs["expression_logits"], tf.constant(self._relatedness),
+            self.action_units["matching_weight"], self.action_units["reverse_weight"])
+        return tf.stack([face_loss, expression_loss, action_unit_loss]), center
 
     @staticmethod
     def batch_mean_weights(per_sample_weights):
@@ -435,20 +492,19 @@ class DynamicMultiTaskModel(keras.Model):
 
     def _update_metrics(self, outputs, labels, task_losses, combined, record_step):
         unit_loss = combined.unit_loss if combined.unit_loss is not None else 0.0
+        tasks = range(len(self.task_names))
         values = tf.stack(
             [
                 tf.cast(combined.total, tf.float32),
-                task_losses[0],
-                task_losses[1],
+                *(task_losses[i] for i in tasks),
                 tf.cast(unit_loss, tf.float32),
-                combined.weights[0],
-                combined.weights[1],
+                *(combined.weights[i] for i in tasks),
             ]
         )
         values = tf.stop_gradient(values)
         if record_step:
             self.last_step.assign(values)
-        for index, name in enumerate(STEP_VALUE_NAMES):
+        for index, name in enumerate(self.step_value_names):
             self._loss_trackers[name].update_state(values[index])
         for task, tracker in self._accuracy_trackers.items():
             task_labels = labels[task]
@@ -495,6 +551,11 @@ class DynamicMultiTaskModel(keras.Model):
             distillation=self.distillation,
             quantization_aware=self.quantization_aware,
         )
+        if self.action_units:  # absent for two tasks: their config is as it always was
+            config["action_units"] = {
+                "names": self.action_unit_names, "relatedness": self._relatedness.tolist(),
+                "matching_weight": float(self.action_units["matching_weight"]),
+                "reverse_weight": float(self.action_units["reverse_weight"])}
         return config
 
     @classmethod
@@ -502,3 +563,34 @@ class DynamicMultiTaskModel(keras.Model):
         config = dict(config)
         config["weighting"] = weighting_lib.get(config["weighting"])
         return cls(**config)
+
+
+def _action_unit_settings(settings, num_expressions):
+    """The AU task's settings checked and in JSON form, or None (no AU task).
+
+    Raises:
+        ValueError: names missing or repeated, a relatedness matrix of another
+            shape than (num_expressions, AUs) or outside [0, 1], a negative weight.
+    """
+    if not settings:
+        return None
+    unknown = sorted(set(settings) - {"names", "relatedness", "matching_weight",
+                                      "reverse_weight"})
+    if unknown:
+        raise ValueError(f"action_units: unknown settings {unknown}; give names, relatedness, "
+                         "matching_weight and reverse_weight.")
+    names = [str(name) for name in settings.get("names", ())]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"action_units.names={names}: give the AU labels, each once.")
+    relatedness = np.asarray(settings.get("relatedness"), np.float64)
+    if relatedness.shape != (int(num_expressions), len(names)) or not (
+            np.all(relatedness >= 0) and np.all(relatedness <= 1)):
+        raise ValueError(
+            f"action_units.relatedness: a ({num_expressions}, {len(names)}) matrix of "
+            f"probabilities P(AU | expression) is needed, got shape {relatedness.shape}.")
+    weights = {key: float(settings.get(key, default))
+               for key, default in (("matching_weight", 1.0), ("reverse_weight", 0.0))}
+    for key, value in weights.items():
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"--config.action_units.{key}={value}: give a number >= 0.")
+    return {"names": names, "relatedness": relatedness.tolist(), **weights}

@@ -1,8 +1,10 @@
-"""The functional multi-task network: trunk, both branches and the weight unit."""
+"""The functional multi-task network: trunk, task branches and the weight unit."""
 
 import keras
 
 from keras_dmtl.models.backbones import build_backbone
+from keras_dmtl.models.heads import ACTION_UNIT_LOGITS
+from keras_dmtl.models.heads import action_unit_branch
 from keras_dmtl.models.heads import expression_branch
 from keras_dmtl.models.heads import face_branch
 from keras_dmtl.models.weight_unit import DynamicWeightUnit
@@ -23,6 +25,7 @@ def build_network(
     weight_unit_options=None,
     identity_head="softmax",
     identity_head_kwargs=None,
+    num_action_units=0,
 ):
     """Builds the hard-parameter-sharing network as a functional model.
 
@@ -41,10 +44,15 @@ def build_network(
         weight_unit_options: keyword arguments of `DynamicWeightUnit`.
         identity_head: the face branch's identity head (`models.identity_heads`).
         identity_head_kwargs: its constructor arguments.
+        num_action_units: AU labels of a third task, an AU head on the shared
+            features (`heads.action_unit_branch`, bottleneck `expression_dim`);
+            0: none, the two-task network.
 
     Returns:
-        A `keras.Model` from images to a dict with the keys in `OUTPUT_NAMES`;
-        "task_weights" is the per-sample output of the weight unit.
+        A `keras.Model` from images to a dict with the keys in `OUTPUT_NAMES`,
+        plus "action_unit_logits" (B, num_action_units) with an AU head;
+        "task_weights" is the per-sample output of the weight unit, one weight
+        per task (2, or 3 with the AU head).
     """
     images = keras.Input(shape=tuple(input_shape), name="images")
     trunk = build_backbone(backbone, input_shape=tuple(input_shape), width=backbone_width)
@@ -55,9 +63,13 @@ def build_network(
         features, expression_dim, num_expressions, dropout=expression_dropout
     )
     task_weights = DynamicWeightUnit(
-        num_tasks=2, name=WEIGHT_UNIT_NAME, **(weight_unit_options or {})
+        num_tasks=3 if num_action_units else 2, name=WEIGHT_UNIT_NAME,
+        **(weight_unit_options or {})
     )(features)
     outputs = dict(
         zip(OUTPUT_NAMES, (embedding, identity_logits, expression_logits, task_weights))
     )
+    if num_action_units:
+        outputs[ACTION_UNIT_LOGITS] = action_unit_branch(features, expression_dim,
+                                                         int(num_action_units))
     return keras.Model(images, outputs, name="dmtl_network")

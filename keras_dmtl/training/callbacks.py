@@ -13,7 +13,6 @@ from keras_dmtl.data.verification_bin import decode_pairs
 from keras_dmtl.data.verification_bin import read_verification_bin
 from keras_dmtl.evaluation.verification import cosine_scores
 from keras_dmtl.evaluation.verification import evaluate_pairs
-from keras_dmtl.models.multitask import STEP_VALUE_NAMES
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import save_checkpoint
 
@@ -22,28 +21,40 @@ class StepHistory(keras.callbacks.Callback):
     """Records the losses and task weights of every training step.
 
     Keras logs hold running means over the epoch; the per-step values (what the
-    task-weight plots show) come from the model's `last_step` variable. They are
-    kept in `history` and written to TensorBoard under "step/".
+    task-weight plots show) come from the model's `last_step` variable, named by
+    its `step_value_names` (two tasks or three). They are kept in `history` and
+    written to TensorBoard under "step/".
 
     Args:
         log_dir: TensorBoard directory, or None for no TensorBoard output.
         initial_step: global step to continue from when a run resumes.
+        history: {name: [value, ...]} to continue (a resumed run's).
+        names: the series to keep (the model's `step_value_names`); None: those
+            of the model the callback is given.
     """
 
-    def __init__(self, log_dir=None, initial_step=0, history=None):
+    def __init__(self, log_dir=None, initial_step=0, history=None, names=None):
         super().__init__()
         self.step = int(initial_step)
-        self.history = history if history is not None else {n: [] for n in STEP_VALUE_NAMES}
+        self.history = history
+        if self.history is None and names is not None:
+            self.history = {name: [] for name in names}
         self._writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+
+    def set_model(self, model):
+        super().set_model(model)
+        if self.history is None:
+            self.history = {name: [] for name in model.step_value_names}
 
     def on_train_batch_end(self, batch, logs=None):
         values = self.model.last_step.numpy()
+        names = self.model.step_value_names
         self.step += 1
-        for name, value in zip(STEP_VALUE_NAMES, values):
+        for name, value in zip(names, values):
             self.history[name].append(float(value))
         if self._writer is not None:
             with self._writer.as_default(step=self.step):
-                for name, value in zip(STEP_VALUE_NAMES, values):
+                for name, value in zip(names, values):
                     tf.summary.scalar(f"step/{name}", value)
 
     def on_train_end(self, logs=None):

@@ -88,6 +88,24 @@ def default_config():
     # Weight of the embedding distillation (1 - cosine to the teacher's embedding)
     # in the face loss; 0: distil expressions only.
     config.teacher.embedding_weight = 1.0
+    # A third task, facial action units (multi-label), coupled to the expression
+    # task by distribution matching (docs/method.md, section 11; README "Action
+    # units as a third task"). Off: the two-task model of the paper.
+    config.action_units = ml_collections.ConfigDict()
+    config.action_units.enabled = False
+    # P(AU | expression) that couples the heads: "estimated" from the training
+    # split's samples with both labels, "prior" (Du et al. 2014, FaceBehaviorNet's
+    # prior knowledge; no contempt row, 17 AUs), or a CSV file of that layout.
+    config.action_units.relatedness = "estimated"
+    # Additive smoothing of "estimated": pulls each entry toward 1/2 by this many
+    # pseudo-samples, so a pair with no co-labelled sample reads 1/2.
+    config.action_units.smoothing = 1.0
+    # Weight of the distribution matching (the AUs the expression head implies
+    # against the AU head, on samples lacking either label) inside the AU loss.
+    config.action_units.matching_weight = 1.0
+    # Weight of the reverse matching (the expression the AU head implies against
+    # the expression head) inside the AU loss; 0: off.
+    config.action_units.reverse_weight = 0.0
     config.weighting = ml_collections.ConfigDict()
     # A strategy of keras_dmtl.weighting. GradNorm had the best Delta_m on real
     # faces (CK+48, 10 subject folds; README "Results on real faces"); "dynamic" is
@@ -174,6 +192,9 @@ NUMERIC_BOUNDS = {
     "teacher.temperature": (0.0, 100.0, False),
     "teacher.mix": (0.0, 1.0, True),
     "teacher.embedding_weight": (0.0, None, True),
+    "action_units.smoothing": (0.0, None, True),
+    "action_units.matching_weight": (0.0, None, True),
+    "action_units.reverse_weight": (0.0, None, True),
     "epochs": (1, None, True),
     "batch_size": (1, None, True),
     "learning_rate": (0.0, 10.0, False),
@@ -298,11 +319,28 @@ def validate(config):
     if not isinstance(bins, (tuple, list)) or not all(isinstance(p, str) for p in bins):
         raise ValueError(f"--config.verification_bins={bins}: give a tuple of .bin paths, "
                          "e.g. \"('/data/lfw.bin', '/data/agedb_30.bin')\".")
+    _check_action_units(config.action_units)
     unknown = sorted(set(config.export.formats) - set(EXPORT_FORMATS))
     if unknown:
         raise ValueError(f"--config.export.formats: unknown {unknown}; choose from "
                          f"{', '.join(EXPORT_FORMATS)}.")
     return config
+
+
+RELATEDNESS_SOURCES = ("estimated", "prior")
+
+
+def _check_action_units(settings):
+    """The AU settings' form (the CSV file itself is read when the run starts)."""
+    if not isinstance(settings.enabled, bool):
+        raise ValueError(f"--config.action_units.enabled={settings.enabled}: give True or "
+                         "False.")
+    relatedness = settings.relatedness
+    if not isinstance(relatedness, str) or not (
+            relatedness in RELATEDNESS_SOURCES or relatedness.lower().endswith(".csv")):
+        raise ValueError(f"--config.action_units.relatedness={relatedness}: give estimated, "
+                         "prior, or the path of a relatedness table .csv (header "
+                         "expression,AU<n>,..., one row per expression).")
 
 
 def make_config(**overrides):

@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from keras_dmtl.data.streaming import ShardSplit
 from keras_dmtl.data.streaming import make_shard_dataset
+from keras_dmtl.evaluation.action_units import align_action_units
+from keras_dmtl.evaluation.action_units import evaluate_action_units
 from keras_dmtl.evaluation.expression import evaluate_expression
 from keras_dmtl.evaluation.verification import evaluate_verification
 from keras_dmtl.evaluation.verification import verification_across_expressions
@@ -44,19 +46,26 @@ def verification_sample(count, seed=0):
                                                       replace=False))
 
 
-def _array_batches(arrays, verification_subjects, batch_size):
+def _array_batches(arrays, verification_subjects, batch_size, action_unit_names):
+    action_units = align_action_units(arrays.action_units, arrays.action_unit_names,
+                                      action_unit_names)
     for start in range(0, len(arrays), batch_size):
         rows = slice(start, start + batch_size)
         yield (arrays.images[rows], arrays.expression[rows], arrays.identity[rows],
-               np.asarray(verification_subjects)[rows])
+               np.asarray(verification_subjects)[rows], action_units[rows])
 
 
-def _shard_batches(split, batch_size):
+def _shard_batches(split, batch_size, action_unit_names):
     names = np.asarray(split.index.subjects)
-    batches = make_shard_dataset(split, batch_size, with_subjects=True)
+    with_units = bool(action_unit_names and split.action_unit_names)
+    batches = make_shard_dataset(split, batch_size, with_subjects=True,
+                                 action_units=with_units)
     for images, labels, subjects, has_identity in batches.as_numpy_iterator():
+        action_units = (align_action_units(labels["action_units"], split.action_unit_names,
+                                           action_unit_names) if with_units else
+                        np.full((len(images), len(action_unit_names)), -1, np.int8))
         yield (images, labels["expression"], labels["identity"],
-               np.where(has_identity, names[subjects], ""))
+               np.where(has_identity, names[subjects], ""), action_units)
 
 
 # One compiled forward pass per model, kept while the model lives: evaluation runs
@@ -98,22 +107,29 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
         seed: seeds the verification sample and the impostor pairs.
 
     Returns:
-        A JSON-serialisable dict of metrics.
+        A JSON-serialisable dict of metrics; with an AU head, "action_units"
+        (per-AU F1 and their mean, `evaluation.action_units`) where the split
+        annotates AUs.
     """
     if len(arrays) == 0:
         return {"samples": 0}
+    unit_names = model.action_unit_names
     if isinstance(arrays, ShardSplit):
-        batches = _shard_batches(arrays, batch_size)
+        batches = _shard_batches(arrays, batch_size, unit_names)
     else:
-        batches = _array_batches(arrays, verification_subjects, batch_size)
+        batches = _array_batches(arrays, verification_subjects, batch_size, unit_names)
     sample = verification_sample(len(arrays), seed)
     predicted = {"expression": [], "identity": []}
     truth = {"expression": [], "identity": []}
     embeddings, subjects, expressions = [], [], []
+    unit_truth, unit_probabilities = [], []
     weights, seen = 0.0, 0
     forward = _inference_function(model)
-    for images, expression, identity, batch_subjects in batches:
+    for images, expression, identity, batch_subjects, action_units in batches:
         outputs = forward(tf.constant(np.asarray(images, np.float32)))
+        if unit_names:
+            unit_truth.append(action_units)
+            unit_probabilities.append(tf.sigmoid(outputs["action_unit_logits"]).numpy())
         predicted["expression"].append(np.asarray(outputs["expression_logits"]).argmax(axis=1))
         predicted["identity"].append(np.asarray(outputs["identity_logits"]).argmax(axis=1))
         truth["expression"].append(np.asarray(expression))
@@ -130,6 +146,9 @@ def evaluate_split(model, arrays, verification_subjects, batch_size=64, seed=0):
     if (truth["expression"] >= 0).any():
         metrics["expression"] = evaluate_expression(truth["expression"], predicted["expression"],
                                                     arrays.expression_names)
+    if unit_names and (np.concatenate(unit_truth) >= 0).any():
+        metrics["action_units"] = evaluate_action_units(
+            np.concatenate(unit_truth), np.concatenate(unit_probabilities), unit_names)
     identity_labelled = truth["identity"] >= 0
     if identity_labelled.any():
         metrics["identity_accuracy"] = float(np.mean(

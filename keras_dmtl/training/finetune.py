@@ -8,7 +8,9 @@ classes are the new data's. The identity classifier (and its centers) is
 rebuilt unless the new data has the same people in the same order; the
 expression classifier is copied when the class names match, or, when the source
 run's `labels.json` is not beside the file, when the class counts do. The
-weighting strategy's state is never copied: the new run balances its own tasks.
+weight unit is rebuilt when the source weighs another number of tasks, and an
+action-unit head is copied only from a source with the same AUs. The weighting
+strategy's state is never copied: the new run balances its own tasks.
 """
 
 import logging
@@ -29,6 +31,9 @@ _LOG = logging.getLogger(__name__)
 BRANCH_LAYERS = ("face_bottleneck", "embedding", "expression_bottleneck",
                  "expression_bottleneck_bn", WEIGHT_UNIT_NAME)
 EXPRESSION_CLASSIFIER = "expression_logits"
+# The action-unit head of a three-task model.
+ACTION_UNIT_LAYERS = ("action_unit_bottleneck", "action_unit_bottleneck_bn",
+                      "action_unit_logits")
 # The source's architecture keys that must equal the new run's, and the flag of each.
 _MUST_MATCH = (("backbone", "--config.backbone"), ("backbone_width", "--config.backbone_width"),
                ("input_shape", "--config.image_size / --config.channels"))
@@ -140,8 +145,23 @@ def initialise_from(model, path, scope="all", label_names=None):
     fresh, reasons = [], []
     if scope == "all":
         for name in BRANCH_LAYERS:
+            if name == WEIGHT_UNIT_NAME and source.task_names != model.task_names:
+                fresh.append(name)
+                reasons.append(f"{name}: {len(source.task_names)} tasks in the source, "
+                               f"{len(model.task_names)} here")
+                continue
             transferred.append(_copy(source.network.get_layer(name),
                                      model.network.get_layer(name)).name)
+        if model.action_unit_names:
+            if source.action_unit_names == model.action_unit_names:
+                transferred += [_copy(source.network.get_layer(name),
+                                      model.network.get_layer(name)).name
+                                for name in ACTION_UNIT_LAYERS]
+            else:
+                fresh += list(ACTION_UNIT_LAYERS)
+                reasons.append("action_unit_logits: " + (
+                    "other AUs in the source" if source.action_unit_names
+                    else "the source has no AU head"))
         names = source_labels(path)
         for task, layer in (("expression", EXPRESSION_CLASSIFIER),
                             ("identity", IDENTITY_HEAD_NAME)):
@@ -162,6 +182,7 @@ def initialise_from(model, path, scope="all", label_names=None):
     else:
         fresh += list(BRANCH_LAYERS) + [EXPRESSION_CLASSIFIER, IDENTITY_HEAD_NAME,
                                         model.center_loss.name]
+        fresh += list(ACTION_UNIT_LAYERS) if model.action_unit_names else []
         reasons.append("--config.init_scope=trunk")
     started = (f"{', '.join(fresh)} ({'; '.join(reasons)}) and the weighting state" if fresh
                else "only the weighting state")

@@ -41,6 +41,7 @@ from keras_dmtl.evaluation.expression import write_confusion_png
 from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
+from keras_dmtl.training.action_units import action_unit_settings
 from keras_dmtl.training.callbacks import EpochCheckpoint
 from keras_dmtl.training.callbacks import StepHistory
 from keras_dmtl.training.callbacks import VerificationBinCallback
@@ -269,7 +270,7 @@ def use_xla(config):
 
 
 def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None,
-                label_names=None):
+                label_names=None, action_units=None):
     """A compiled `DynamicMultiTaskModel` for the config.
 
     With `config.init_from`, its first weights come from that model
@@ -284,9 +285,13 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         steps_per_epoch: told to the strategy (those that average per epoch use it).
         label_names: the run's labels ({"identity_names", "expression_names"});
             with init_from they decide which classifiers transfer.
+        action_units: the AU task (`training.action_units.action_unit_settings`),
+            or None for the two-task model.
     """
     if weighting is None:
-        weighting = weighting_lib.get(config.weighting.name, **config.weighting.kwargs)
+        tasks = 3 if action_units else 2
+        weighting = weighting_lib.get(config.weighting.name,
+                                      **{"num_tasks": tasks, **config.weighting.kwargs})
     if steps_per_epoch:
         weighting.set_steps_per_epoch(steps_per_epoch)
     model = DynamicMultiTaskModel(
@@ -304,6 +309,7 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
         expression_f1_weight=config.expression_loss.macro_f1_weight,
         distillation=teacher.distillation_settings(config),
         quantization_aware=config.quantization_aware,
+        action_units=action_units,
     )
     if config.init_from:
         report = finetune.initialise_from(model, config.init_from, config.init_scope,
@@ -388,14 +394,18 @@ def _prepare_run_dir(config, restarting=False, chief=True):
     return None
 
 
-def _run_labels(splits):
-    """What the run's labels and split are: written at the start, checked on resume."""
-    return {
+def _run_labels(splits, action_units=False):
+    """What the run's labels and split are: written at the start, checked on resume.
+    With the AU task, also its AU labels (the AU head's order)."""
+    labels = {
         "identity_names": list(splits.train.identity_names),
         "expression_names": list(splits.train.expression_names),
         "split_subjects": {name: _subject_keys(getattr(splits, name))
                            for name in ("train", "validation", "test")},
     }
+    if action_units:
+        labels["action_unit_names"] = list(splits.train.action_unit_names)
+    return labels
 
 
 def _subject_keys(part):
@@ -420,23 +430,26 @@ def source_mix(config, part):
 def _datasets(splits, config, initial_epoch):
     """(training dataset, its steps per epoch, validation dataset)."""
     mix = source_mix(config, splits.train)
+    units = config.action_units.enabled
     if isinstance(splits.train, ShardSplit):
         train_ds, steps_per_epoch = make_shard_training_dataset(
             splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
-            augment=config.augment, shuffle_window=config.shuffle_window, source_mix=mix)
+            augment=config.augment, shuffle_window=config.shuffle_window, source_mix=mix,
+            action_units=units)
         return train_ds, steps_per_epoch, make_shard_dataset(splits.validation,
-                                                             config.batch_size)
+                                                             config.batch_size,
+                                                             action_units=units)
     train_ds, steps_per_epoch = make_training_dataset(
         splits.train, config.batch_size, config.seed, initial_epoch, config.epochs,
-        augment=config.augment, balance=config.balance, source_mix=mix)
+        augment=config.augment, balance=config.balance, source_mix=mix, action_units=units)
     validation_ds = make_dataset(splits.validation, config.batch_size, training=False,
-                                 seed=config.seed)
+                                 seed=config.seed, action_units=units)
     return train_ds, steps_per_epoch, validation_ds
 
 
-def _check_or_write_labels(run_dir, splits, resuming):
+def _check_or_write_labels(run_dir, splits, resuming, action_units=False):
     path = os.path.join(run_dir, "labels.json")
-    labels = _run_labels(splits)
+    labels = _run_labels(splits, action_units)
     if resuming and os.path.exists(path):
         saved = read_json(path)
         changed = [key for key in labels if saved.get(key) != labels[key]]
@@ -463,7 +476,7 @@ def _write_confusion(run_dir, metrics):
 def _write_plots(run_dir, step_history, epoch_history):
     plot_series(
         os.path.join(run_dir, "task_weights.png"),
-        {"w_face": step_history["w_face"], "w_expression": step_history["w_expression"]},
+        {name: values for name, values in step_history.items() if name.startswith("w_")},
         title="Task weights over training",
         xlabel="step",
         ylabel="weight",
@@ -537,9 +550,13 @@ def _train(config, strategy, run_dir, chief, backup, restored):
             history=state.get("verification_history") if state else None)
 
     splits = load_splits(config)
+    # Before anything trains: data without AU labels, or a table that does not
+    # cover them, stops the run here.
+    action_units = action_unit_settings(config, splits.train)
     if chief:
         _check_or_write_labels(config.out_dir, splits,
-                               resuming=state is not None or restored is not None)
+                               resuming=state is not None or restored is not None,
+                               action_units=bool(action_units))
     initial_epoch = 0 if state is None else state["epochs_done"]
     if restored is not None:
         _LOG.warning("Continuing from the backup in %s: %d epochs done.", backup, restored)
@@ -562,7 +579,7 @@ def _train(config, strategy, run_dir, chief, backup, restored):
             model = build_model(config, len(splits.train.identity_names),
                                 len(splits.train.expression_names),
                                 steps_per_epoch=steps_per_epoch,
-                                label_names=_run_labels(splits))
+                                label_names=_run_labels(splits), action_units=action_units)
     if state is not None:
         step_history = StepHistory(os.path.join(run_dir, "logs", "steps"),
                                    state["global_step"], state["step_history"])
@@ -570,7 +587,8 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     else:
         epoch_history = {}
         step_history = StepHistory(os.path.join(run_dir, "logs", "steps"),
-                                   initial_epoch * steps_per_epoch)
+                                   initial_epoch * steps_per_epoch,
+                                   names=model.step_value_names)
     callbacks = [
         step_history,
         *([verification] if verification else []),
@@ -594,10 +612,8 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     metrics = {
         "weighting": keras.saving.serialize_keras_object(model.weighting)["config"],
         "final_task_weights": {
-            "w_face": step_history.history["w_face"][-1] if step_history.history["w_face"] else None,
-            "w_expression": (step_history.history["w_expression"][-1]
-                             if step_history.history["w_expression"] else None),
-        },
+            name: values[-1] if values else None
+            for name, values in step_history.history.items() if name.startswith("w_")},
         "train_mode_last_epoch": {k: v[-1] for k, v in epoch_history.items()},
     }
     if verification:
