@@ -50,11 +50,13 @@ def test_quantization_table_gives_both_formats_and_the_flips_per_arm():
         return {"keras": {"expression_accuracy": expression, "verification_accuracy": 0.95},
                 "tflite_int8": {"expression_accuracy": int8_expression, "images": 200,
                                 "verification_accuracy": 0.94,
-                                "expression_top1_agreement": agreement}}
+                                "expression_top1_agreement": agreement,
+                                "embedding_cosine_mean": 0.999}}
 
     text = quantization_table({"tiny 1 @ 64 px": {"trained": report(0.7, 0.69, 0.97),
                                                   "QAT": report(0.72, 0.72, 0.995)}})
     lines = text.splitlines()
     assert len(lines) == 4
-    assert lines[2] == "| tiny 1 @ 64 px | trained | 0.700 | 0.690 | 0.9500 | 0.9400 | 6 of 200 |"
-    assert lines[3].endswith("| 1 of 200 |")
+    assert lines[2] == ("| tiny 1 @ 64 px | trained | 0.700 | 0.690 | 0.9500 | 0.9400 | 6 of 200 "
+                        "| 0.00100 |")
+    assert lines[3].endswith("| 1 of 200 | 0.00100 |")

@@ -17,8 +17,8 @@ With `--qat_epochs=N` every row is also fine-tuned N more epochs from its model
 twice, BatchNorm frozen, at `--qat_learning_rate`: plainly (the control: what
 more training alone does) and quantisation-aware (`keras_dmtl.models.quantization`);
 a second table gives float32 and int8 accuracy of the row and of both
-fine-tunings on the held-out images of the export report, and how many
-expression labels int8 flips.
+fine-tunings on the held-out images of the export report, how many expression
+labels int8 flips and how far int8 moves the embedding (mean 1 - cosine).
 """
 
 import os
@@ -108,7 +108,8 @@ def fine_tunings(config, epochs, learning_rate):
 def quantization_table(rows):
     """Markdown: float32 -> int8 accuracy per row and arm ({label: fine_tunings()})."""
     lines = ["| trunk | model | expr float32 | expr int8 | verif float32 | verif int8 | "
-             "expression labels int8 flips |", "|" + "---|" * 7]
+             "expression labels int8 flips | embedding 1 - cos, int8 vs float32 |",
+             "|" + "---|" * 8]
     for label, reports in rows.items():
         for arm, report in reports.items():
             plain, int8 = report["keras"], report["tflite_int8"]
@@ -116,7 +117,8 @@ def quantization_table(rows):
             lines.append(
                 f"| {label} | {arm} | {plain['expression_accuracy']:.3f} | "
                 f"{int8['expression_accuracy']:.3f} | {plain['verification_accuracy']:.4f} | "
-                f"{int8['verification_accuracy']:.4f} | {flips} of {int8['images']} |")
+                f"{int8['verification_accuracy']:.4f} | {flips} of {int8['images']} | "
+                f"{1 - int8['embedding_cosine_mean']:.5f} |")
     return "\n".join(lines) + "\n"
 
 
