@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
 
@@ -87,3 +88,19 @@ def check_save_reload_resume(name, tmp_path):
     for original, reloaded in zip(model.weights, restored.weights):
         np.testing.assert_allclose(reloaded.numpy(), original.numpy(), rtol=1e-5, atol=1e-6,
                                    err_msg=original.path)
+
+
+def losses_on_tape(model, images, labels):
+    """Forward pass + losses exactly as train_step computes them, on a tape.
+
+    Returns:
+        (persistent tape, outputs, the task losses unstacked on the tape so that
+        each can be differentiated, the strategy's combined losses).
+    """
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(images, training=True)
+        task_losses, _ = model.compute_task_losses(outputs, labels)
+        unit_weights = model.batch_mean_weights(outputs["task_weights"])
+        combined = model.weighting.combine(task_losses, unit_weights)
+        task_losses = tf.unstack(task_losses)
+    return tape, outputs, task_losses, combined

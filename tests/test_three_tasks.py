@@ -39,6 +39,7 @@ from tests.core_helpers import IMAGE_SHAPE
 from tests.core_helpers import NUM_EXPRESSIONS
 from tests.core_helpers import NUM_IDENTITIES
 from tests.core_helpers import make_batch
+from tests.core_helpers import losses_on_tape
 from tests.core_helpers import make_model
 from tests.core_helpers import saved_and_reloaded
 from tests.core_helpers import values
@@ -69,26 +70,14 @@ def _batch(batch_size=16, seed=0, no_units=False):
     return images, labels
 
 
-def _tape_losses(model, images, labels):
-    with tf.GradientTape(persistent=True) as tape:
-        outputs = model(images, training=True)
-        task_losses, _ = model.compute_task_losses(outputs, labels)
-        unit_weights = model.batch_mean_weights(outputs["task_weights"])
-        combined = model.weighting.combine(task_losses, unit_weights)
-    return tape, outputs, task_losses, combined
-
-
-# ------------------------------------------------------------------ routing
-
-
 def test_the_dynamic_unit_weighs_three_tasks_and_only_l3_trains_it():
     model = _model()
     images, labels = _batch()
-    tape, outputs, task_losses, combined = _tape_losses(model, images, labels)
+    tape, outputs, task_losses, combined = losses_on_tape(model, images, labels)
     weights = outputs["task_weights"].numpy()
     assert weights.shape == (16, 3)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
-    assert task_losses.shape == (3,)
+    assert len(task_losses) == 3
     main_vars, unit_vars = model.main_variables(), model.weight_unit_variables()
     # L3 reaches the unit alone; the total loss reaches everything but the unit.
     assert all(g is None for g in tape.gradient(combined.unit_loss, main_vars))
@@ -111,7 +100,7 @@ def test_a_batch_without_au_labels_trains_on_distribution_matching_only():
 
     model = _model(matching_weight=0.5)
     images, labels = _batch(no_units=True)
-    tape, outputs, task_losses, _ = _tape_losses(model, images, labels)
+    tape, outputs, task_losses, _ = losses_on_tape(model, images, labels)
     # No AU label: the BCE is 0 and every sample lacks a label, so all are matched.
     expected = 0.5 * distribution_matching_loss(outputs["action_unit_logits"],
                                                 outputs["expression_logits"], RELATEDNESS)

@@ -15,20 +15,9 @@ from keras_dmtl.weighting.static import StaticWeighting
 from tests.core_helpers import copy_weights
 from tests.core_helpers import make_batch
 from tests.core_helpers import make_model
+from tests.core_helpers import losses_on_tape
 from tests.core_helpers import saved_and_reloaded
 from tests.core_helpers import values
-
-
-def _manual_losses(model, images, labels):
-    """Forward pass + losses exactly as train_step computes them, on a tape."""
-    with tf.GradientTape(persistent=True) as tape:
-        outputs = model(images, training=True)
-        task_losses, _ = model.compute_task_losses(outputs, labels)
-        unit_weights = model.batch_mean_weights(outputs["task_weights"])
-        combined = model.weighting.combine(task_losses, unit_weights)
-        # Unstacked on the tape, so that each task loss can be differentiated.
-        task_losses = tf.unstack(task_losses)
-    return tape, task_losses, combined
 
 
 def _assert_sgd_step(before, after, gradients, lr, atol=1e-5):
@@ -43,7 +32,7 @@ def test_dynamic_gradient_routing():
     main_vars, unit_vars = model.main_variables(), model.weight_unit_variables()
     main_before, unit_before = values(main_vars), values(unit_vars)
 
-    tape, _, combined = _manual_losses(model, images, labels)
+    tape, _, _, combined = losses_on_tape(model, images, labels)
     # The total loss has no path into the weight unit, L3 none into the trunk.
     assert all(g is None for g in tape.gradient(combined.total, unit_vars))
     assert all(g is None for g in tape.gradient(combined.unit_loss, main_vars))
@@ -63,7 +52,7 @@ def test_naive_dynamic_unit_is_trained_by_total_loss():
     images, labels = make_batch()
     unit_vars = model.weight_unit_variables()
     unit_before = values(unit_vars)
-    tape, _, combined = _manual_losses(model, images, labels)
+    tape, _, _, combined = losses_on_tape(model, images, labels)
     unit_grads = tape.gradient(combined.total, unit_vars)
     assert all(g is not None for g in unit_grads)
     model.train_on_batch(images, labels)
@@ -75,7 +64,7 @@ def test_authors_routing_reaches_trunk_through_weights():
     images, labels = make_batch()
     unit_vars = model.weight_unit_variables()
     unit_before = values(unit_vars)
-    tape, _, combined = _manual_losses(model, images, labels)
+    tape, _, _, combined = losses_on_tape(model, images, labels)
     # w is no constant inside L any more: L reaches the unit's input (the trunk)...
     assert all(g is not None for g in tape.gradient(combined.total, unit_vars))
     unit_grads = tape.gradient(combined.unit_loss, unit_vars)
@@ -119,7 +108,7 @@ def test_static_single_task_equals_single_loss(task_index):
 
     main_vars = reference.main_variables()
     before = values(main_vars)
-    tape, task_losses, _ = _manual_losses(reference, images, labels)
+    tape, _, task_losses, _ = losses_on_tape(reference, images, labels)
     single_task_grads = tape.gradient(task_losses[task_index], main_vars)
 
     model.train_on_batch(images, labels)

@@ -9,7 +9,7 @@ from keras_dmtl.models.normalization import batch_normalization
 # The identity head's layer name (the margin heads' training logits are asked of it).
 IDENTITY_HEAD_NAME = "identity_logits"
 # The AU head's layer name, also its output key in the network's output dict.
-ACTION_UNIT_LOGITS = "action_unit_logits"
+ACTION_UNIT_LOGITS = "action_unit_logits"  # the AU branch's `<task>_logits` layer
 
 
 def face_branch(features, embedding_dim, num_identities, identity_head="softmax",
@@ -59,14 +59,8 @@ def expression_branch(features, bottleneck_dim, num_expressions, dropout=0.0):
     >>> expression_branch(features, bottleneck_dim=128, num_expressions=7).shape
     (None, 7)
     """
-    x = keras.layers.Dense(bottleneck_dim, use_bias=False, name="expression_bottleneck")(
-        features
-    )
-    x = batch_normalization("expression_bottleneck_bn")(x)
-    x = keras.layers.ReLU(name="expression_bottleneck_relu")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="expression_dropout")(x)
-    return keras.layers.Dense(num_expressions, dtype="float32", name="expression_logits")(x)
+    return _bottleneck_classifier(features, "expression", bottleneck_dim, num_expressions,
+                                  dropout)
 
 
 def action_unit_branch(features, bottleneck_dim, num_action_units):
@@ -89,10 +83,15 @@ def action_unit_branch(features, bottleneck_dim, num_action_units):
     >>> action_unit_branch(features, bottleneck_dim=64, num_action_units=17).shape
     (None, 17)
     """
-    x = keras.layers.Dense(bottleneck_dim, use_bias=False, name="action_unit_bottleneck")(
-        features
-    )
-    x = batch_normalization("action_unit_bottleneck_bn")(x)
-    x = keras.layers.ReLU(name="action_unit_bottleneck_relu")(x)
-    return keras.layers.Dense(num_action_units, dtype="float32",
-                              name=ACTION_UNIT_LOGITS)(x)
+    return _bottleneck_classifier(features, "action_unit", bottleneck_dim, num_action_units)
+
+
+def _bottleneck_classifier(features, task, bottleneck_dim, num_outputs, dropout=0.0):
+    """Dense bottleneck, BatchNorm, ReLU (and dropout), then float32 logits; the
+    layers are named `<task>_bottleneck`, ... `<task>_logits`."""
+    x = keras.layers.Dense(bottleneck_dim, use_bias=False, name=f"{task}_bottleneck")(features)
+    x = batch_normalization(f"{task}_bottleneck_bn")(x)
+    x = keras.layers.ReLU(name=f"{task}_bottleneck_relu")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name=f"{task}_dropout")(x)
+    return keras.layers.Dense(num_outputs, dtype="float32", name=f"{task}_logits")(x)
