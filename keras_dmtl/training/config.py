@@ -19,6 +19,7 @@ from ml_collections import config_dict
 
 from keras_dmtl.data.sources import check_mix
 from keras_dmtl.data.sources import parse_sources
+from keras_dmtl.experiments import label_use
 
 # The config `train.py` and the comparison runner read when no --config is given.
 DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
@@ -171,6 +172,13 @@ def default_config():
     config.experiment.max_folds = 0  # run only the first N folds (0 = all)
     config.experiment.seeds = (0,)
     config.experiment.validation_fraction = 0.15  # of the non-test subjects
+    # How each method uses knowledge for the labels a sample lacks, one table row
+    # per use (keras_dmtl.experiments.label_use): masks, soft_labels (the fold's
+    # masks model as teacher), matching (an AU third task coupled by distribution
+    # matching; its settings from action_units), soft_labels+matching.
+    config.experiment.label_uses = ("masks",)
+    # The AU task's weight beside the static sweep's (w1, 1 - w1) in matching rows.
+    config.experiment.action_unit_weight = 0.2
     return config
 
 
@@ -207,6 +215,7 @@ NUMERIC_BOUNDS = {
     "experiment.folds": (2, None, True),
     "experiment.max_folds": (0, None, True),
     "experiment.validation_fraction": (0.0, 1.0, False),
+    "experiment.action_unit_weight": (0.0, None, True),
 }
 CHOICES = {
     "jit_compile": ("auto", "true", "false"),
@@ -320,6 +329,7 @@ def validate(config):
         raise ValueError(f"--config.verification_bins={bins}: give a tuple of .bin paths, "
                          "e.g. \"('/data/lfw.bin', '/data/agedb_30.bin')\".")
     _check_action_units(config.action_units)
+    label_use.select(config.experiment.label_uses)
     unknown = sorted(set(config.export.formats) - set(EXPORT_FORMATS))
     if unknown:
         raise ValueError(f"--config.export.formats: unknown {unknown}; choose from "
