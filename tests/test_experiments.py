@@ -173,9 +173,9 @@ def test_the_au_task_on_data_without_au_labels_needs_a_table_not_estimated(tmp_p
 def test_label_uses_are_checked_and_static_weights_gain_the_au_weight():
     with pytest.raises(ValueError, match="--config.experiment.label_uses: unknown label use "
                                          "'bogus'; choose from masks, soft_labels"):
-        make_config(**{"experiment.label_uses": ("masks", "bogus")})
+        run_experiment(make_config(**{"experiment.label_uses": ("masks", "bogus")}))
     with pytest.raises(ValueError, match="--config.experiment.label_uses"):
-        make_config(**{"experiment.label_uses": ()})
+        label_use.select(())
     assert [u.name for u in label_use.select(["matching", "masks"])] == ["masks", "matching"]
     assert label_use.get("masks").row_label("dynamic") == "dynamic"
     assert label_use.get("soft_labels+matching").row_label("famo") == "famo+soft_labels+matching"

@@ -13,7 +13,8 @@ Each weighting method of the comparison runner is trained once per label use:
   which carries the expression head's knowledge to the AU head and back.
 - "soft_labels+matching": both.
 
-TF-free: the config's validation reads the names here.
+The runner checks `--config.experiment.label_uses` with `select` before it
+loads any data, as it checks the methods.
 """
 
 import dataclasses

@@ -19,7 +19,6 @@ from ml_collections import config_dict
 
 from keras_dmtl.data.sources import check_mix
 from keras_dmtl.data.sources import parse_sources
-from keras_dmtl.experiments import label_use
 
 # The config `train.py` and the comparison runner read when no --config is given.
 DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
@@ -173,9 +172,10 @@ def default_config():
     config.experiment.seeds = (0,)
     config.experiment.validation_fraction = 0.15  # of the non-test subjects
     # How each method uses knowledge for the labels a sample lacks, one table row
-    # per use (keras_dmtl.experiments.label_use): masks, soft_labels (the fold's
-    # masks model as teacher), matching (an AU third task coupled by distribution
-    # matching; its settings from action_units), soft_labels+matching.
+    # per use (keras_dmtl.experiments.label_use, which checks the names): masks,
+    # soft_labels (the fold's masks model as teacher), matching (an AU third task
+    # coupled by distribution matching; its settings from action_units),
+    # soft_labels+matching.
     config.experiment.label_uses = ("masks",)
     # The AU task's weight beside the static sweep's (w1, 1 - w1) in matching rows.
     config.experiment.action_unit_weight = 0.2
@@ -329,7 +329,6 @@ def validate(config):
         raise ValueError(f"--config.verification_bins={bins}: give a tuple of .bin paths, "
                          "e.g. \"('/data/lfw.bin', '/data/agedb_30.bin')\".")
     _check_action_units(config.action_units)
-    label_use.select(config.experiment.label_uses)
     unknown = sorted(set(config.export.formats) - set(EXPORT_FORMATS))
     if unknown:
         raise ValueError(f"--config.export.formats: unknown {unknown}; choose from "
