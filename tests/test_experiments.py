@@ -4,7 +4,6 @@ the label-use rows (soft labels from each fold's masks model, AU matching)."""
 import csv
 import dataclasses
 import math
-import os
 
 import numpy as np
 import pytest

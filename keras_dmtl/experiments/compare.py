@@ -36,7 +36,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 
-from keras_dmtl import weighting as weighting_lib  # noqa: E402
 from keras_dmtl.data.pipeline import make_training_dataset  # noqa: E402
 from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.data.splits import split_by_subject  # noqa: E402
@@ -153,7 +152,9 @@ def run_cell(arrays, indices, method, seed, config, use=MASKS, teacher=None,
         splits = with_action_units(splits, action_units["names"])
     # The teacher labels the fold's training split only: the soft labels are the
     # cell's, and the teacher never saw this fold's test subjects.
-    train = teacher_lib.with_teacher(splits.train, train_config) if teacher else splits.train
+    train = splits.train
+    if use.soft_labels:
+        train = teacher_lib.with_teacher(train, train_config)
     train_ds, steps_per_epoch = make_training_dataset(
         train, train_config.batch_size, seed, 0, train_config.epochs,
         augment=train_config.augment, balance=train_config.balance,
