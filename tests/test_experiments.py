@@ -1,14 +1,25 @@
-"""The comparison runner on a tiny generated set: outputs, Delta_m, resume."""
+"""The comparison runner on a tiny generated set: outputs, Delta_m, resume, and
+the label-use rows (soft labels from each fold's masks model, AU matching)."""
 
 import csv
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 
+from keras_dmtl.data.records import DataError
+from keras_dmtl.data.splits import subject_kfold
+from keras_dmtl.experiments import compare
+from keras_dmtl.experiments import label_use
 from keras_dmtl.experiments import methods
 from keras_dmtl.experiments import report
 from keras_dmtl.experiments.compare import run_experiment
+from keras_dmtl.training import teacher
+from keras_dmtl.training.action_units import action_unit_settings
+from keras_dmtl.training.action_units import with_action_unit_columns
 from keras_dmtl.training.config import make_config
+from keras_dmtl.training.run import load_arrays
 
 
 def experiment_config(tmp_path, methods_to_run, **overrides):
@@ -84,3 +95,92 @@ def test_paired_difference_pairs_cells_by_fold_and_seed():
     assert "verification_auc" not in table
     assert report.paired_difference(cells[:2], "dynamic", "static_w1=0.5",
                                     "expression_accuracy") is None
+
+
+# ------------------------------------------------------------------ label uses
+
+
+def _without_action_units(arrays):
+    return dataclasses.replace(arrays, action_units=None, action_unit_names=[])
+
+
+def _relatedness_csv(tmp_path, expression_names):
+    """A table over every generated expression (the prior has no contempt row)."""
+    path = tmp_path / "relatedness.csv"
+    rows = [f"{name},{0.9 if name == 'surprise' else 0.1},{0.8 if name == 'happy' else 0.1},"
+            f"{0.9 if name == 'happy' else 0.0}" for name in expression_names]
+    path.write_text("expression,AU1,AU6,AU12\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_label_use_rows_soft_labels_from_the_folds_masks_model_and_matching(
+        tmp_path, monkeypatch):
+    plain = experiment_config(tmp_path, ("dynamic",))
+    arrays = _without_action_units(load_arrays(plain))
+    # The runner reads data without any AU label: matching must train anyway.
+    monkeypatch.setattr(compare, "load_arrays", lambda config: arrays)
+    settings = {"epochs": 1, "experiment.max_folds": 1,
+                "action_units.relatedness": _relatedness_csv(tmp_path, arrays.expression_names)}
+    config = experiment_config(tmp_path, ("dynamic",), **settings,
+                               **{"experiment.label_uses": ("masks", "soft_labels")})
+    rows, computed = run_experiment(config)
+    assert computed == 2
+    assert [r["method"] for r in rows] == ["dynamic", "dynamic+soft_labels"]
+    cell_dir = tmp_path / "exp" / "cells"
+    model = cell_dir / "dynamic_fold0_seed0.keras"
+    soft = compare.read_json(cell_dir / "dynamic+soft_labels_fold0_seed0.json")
+    assert soft["teacher"] == model.name and soft["label_use"] == "soft_labels"
+    # The soft labels were computed (and cached) from this fold's masks model over
+    # this fold's training split, which holds none of its test subjects.
+    _, fold_test = subject_kfold(arrays.subject, 3, seed=0, groups=arrays.source)[0]
+    train, _, test = compare.fold_splits(arrays, fold_test, 0, 0.15)
+    assert not set(arrays.subject[train]) & set(arrays.subject[test])
+    key = teacher._digest(str(model), arrays.images[train], arrays.expression_names, True)
+    assert (tmp_path / "cache" / f"teacher_{key}.npz").exists()
+
+    # A second call reuses the teacher (not trained again) for the new row.
+    written = model.stat().st_mtime_ns
+    both = experiment_config(tmp_path, ("dynamic",), **settings, **{
+        "experiment.label_uses": ("masks", "soft_labels", "soft_labels+matching")})
+    rows, computed = run_experiment(both)
+    assert computed == 1 and model.stat().st_mtime_ns == written
+    matching = compare.read_json(cell_dir / "dynamic+soft_labels+matching_fold0_seed0.json")
+    assert matching["teacher"] == model.name
+    # No AU label anywhere: the AU loss is the distribution matching alone (the AU
+    # head learns the AUs the expression head implies), and there is no AU F1.
+    assert np.isfinite(matching["final_action_unit_loss"])
+    assert matching["final_action_unit_loss"] > 0
+    assert math.isnan(matching["action_unit_mean_f1"])
+    table = (tmp_path / "exp" / "results.md").read_text()
+    assert "| dynamic+soft_labels+matching |" in table and "AU mean F1" in table
+    assert run_experiment(both)[1] == 0
+
+
+def test_the_au_task_on_data_without_au_labels_needs_a_table_not_estimated(tmp_path):
+    arrays = _without_action_units(load_arrays(experiment_config(tmp_path, ())).subset(
+        np.arange(40)))
+    table = _relatedness_csv(tmp_path, arrays.expression_names)
+    settings = action_unit_settings(make_config(**{"action_units.enabled": True,
+                                                   "action_units.relatedness": table}), arrays)
+    assert settings["names"] == ["AU1", "AU6", "AU12"]
+    laid_out = with_action_unit_columns(arrays, settings["names"])
+    assert laid_out.action_units.shape == (40, 3) and (laid_out.action_units == -1).all()
+    with pytest.raises(DataError, match="no action-unit labels.*relatedness to prior"):
+        action_unit_settings(make_config(**{"action_units.enabled": True}), arrays)
+
+
+def test_label_uses_are_checked_and_static_weights_gain_the_au_weight():
+    with pytest.raises(ValueError, match="--config.experiment.label_uses: unknown label use "
+                                         "'bogus'; choose from masks, soft_labels"):
+        run_experiment(make_config(**{"experiment.label_uses": ("masks", "bogus")}))
+    with pytest.raises(ValueError, match="--config.experiment.label_uses"):
+        label_use.select(())
+    assert [u.name for u in label_use.select(["matching", "masks"])] == ["masks", "matching"]
+    assert label_use.get("masks").row_label("dynamic") == "dynamic"
+    assert label_use.get("soft_labels+matching").row_label("famo") == "famo+soft_labels+matching"
+    sweep = {m.label: m for m in methods.all_methods()}
+    three = methods.make_weighting(sweep["static_w1=0.3"], 3, 0.2)
+    assert three.weights_value == [0.3, 0.7, 0.2] and three.num_tasks == 3
+    assert methods.make_weighting(sweep["gradnorm"], 3).num_tasks == 3
+    with pytest.raises(ValueError, match="teacher.model=.*add soft_labels"):
+        run_experiment(make_config(**{"teacher.model": "runs/teacher"}))

@@ -17,6 +17,7 @@ METRICS = (
     ("expression_macro_f1", "expression macro-F1"),
     ("verification_accuracy", "verification acc"),
     ("verification_auc", "verification AUC"),
+    ("action_unit_mean_f1", "AU mean F1"),
     ("final_w_face", "w_face at end"),
 )
 CSV_COLUMNS = ("method", "fold", "seed", "best_epoch", "seconds") + tuple(m for m, _ in METRICS)
@@ -48,8 +49,12 @@ def summarise(cells, method_order):
             continue
         row = {"method": label, "cells": len(mine)}
         for metric, _ in METRICS:
-            values = np.array([c[metric] for c in mine], np.float64)
-            row[metric] = (float(np.nanmean(values)), float(np.nanstd(values)))
+            # NaN where a cell has no such score (AU F1 of a two-task row, or a
+            # cell written before the metric existed).
+            values = np.array([c.get(metric, math.nan) for c in mine], np.float64)
+            values = values[np.isfinite(values)]
+            row[metric] = ((float(values.mean()), float(values.std())) if len(values) else
+                           (math.nan, math.nan))
         rows.append(row)
     baseline = {r["method"]: r for r in rows}
     for row in rows:
@@ -128,6 +133,20 @@ def claim_table(cells, comparisons=CLAIM_COMPARISONS):
     return "\n".join(lines) + "\n"
 
 
+def label_use_comparisons(pairs, metrics=("expression_accuracy", "verification_auc")):
+    """Paired comparisons of label-use rows against their masks rows.
+
+    Args:
+        pairs: (row label, masks row label) of each label-use row, e.g.
+            ("gradnorm+soft_labels", "gradnorm").
+        metrics: the columns compared.
+
+    Returns:
+        (method, against, metric) tuples for `claim_table`.
+    """
+    return [(row, masks, metric) for row, masks in pairs for metric in metrics]
+
+
 def markdown_table(rows):
     """The summary as a Markdown table (mean +/- std)."""
     headings = ["method"] + [h for _, h in METRICS] + ["Delta_m (%)", "cells"]
@@ -138,7 +157,8 @@ def markdown_table(rows):
             label += " (single-task face)"
         elif label == SINGLE_EXPRESSION:
             label += " (single-task expression)"
-        cells = [label] + [f"{row[m][0]:.3f} +/- {row[m][1]:.3f}" for m, _ in METRICS]
+        cells = [label] + [f"{row[m][0]:.3f} +/- {row[m][1]:.3f}" if math.isfinite(row[m][0])
+                           else "n/a" for m, _ in METRICS]
         cells += [f"{row['delta_m']:+.1f}", str(row["cells"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

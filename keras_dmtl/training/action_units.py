@@ -1,8 +1,11 @@
 """The action-unit task of a run: its AU labels and task relatedness, from the config
 and the training split (docs/method.md, section 11)."""
 
+import dataclasses
+
 import numpy as np
 
+from keras_dmtl.data.action_units import action_unit_names
 from keras_dmtl.data.action_units import estimate_relatedness
 from keras_dmtl.data.action_units import load_relatedness_table
 from keras_dmtl.data.action_units import prior_relatedness
@@ -10,6 +13,7 @@ from keras_dmtl.data.pipeline import action_unit_labels
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.streaming import ShardSplit
 from keras_dmtl.data.streaming import read_split_labels
+from keras_dmtl.evaluation.action_units import align_action_units
 
 FLAG = "--config.action_units.relatedness"
 
@@ -56,6 +60,12 @@ def relatedness_table(settings, train):
 def action_unit_settings(config, train):
     """The `action_units` argument of `DynamicMultiTaskModel` for a run, or None.
 
+    The AU head learns the training data's AUs. Data without any AU label is
+    fine when the relatedness table does not come from labels ("prior" or a
+    CSV): the head then learns the table's AUs from the distribution matching
+    alone, the AUs the expression head implies (put the data's splits through
+    `with_action_unit_columns`).
+
     Args:
         config: the run config; `config.action_units.enabled` turns the task on.
         train: the training split (`FaceArrays` or `ShardSplit`): its AU labels
@@ -66,26 +76,35 @@ def action_unit_settings(config, train):
         split's expression and AU order, "matching_weight", "reverse_weight"}.
 
     Raises:
-        DataError: training data without AU labels (naming the flag and the
-            data), or a relatedness that does not cover the run's expressions
-            and AUs (naming the flag).
+        DataError: training data without AU labels with relatedness "estimated"
+            or streamed (naming the flag and the data), or a relatedness that
+            does not cover the run's expressions and AUs (naming the flag).
     """
     settings = config.action_units
     if not settings.enabled:
         return None
     names = list(train.action_unit_names)
     data = config.data_dir or "generated faces"
-    if not names:
+    estimated = settings.relatedness == "estimated"
+    if not names and (estimated or isinstance(train, ShardSplit)):
+        remedy = ("set --config.streaming=false to load the shards into memory"
+                  if not estimated else
+                  f"set {FLAG} to prior or to a relatedness table .csv (the head then "
+                  "learns the table's AUs from the expression head alone)")
         raise DataError(
             f"--config.action_units.enabled=True: the training data ({data}: "
             f"{', '.join(train.source_names)}) has no action-unit labels; give a dataset "
             "with AU labels (CK+ with its FACS folder, a manifest with an action_units "
-            "column, generated faces), or turn action_units off.")
-    if not isinstance(train, ShardSplit) and not (train.action_units >= 0).any():
+            f"column, generated faces), {remedy}, or turn action_units off.")
+    if estimated and not isinstance(train, ShardSplit) and not (train.action_units >= 0).any():
         raise DataError(
             f"--config.action_units.enabled=True: no sample of the training split of {data} "
-            "has an annotated AU; give a dataset with AU labels, or turn action_units off.")
+            f"has an annotated AU to estimate the relatedness from; give a dataset with AU "
+            f"labels, set {FLAG} to prior or to a relatedness table .csv, or turn "
+            "action_units off.")
     table = relatedness_table(settings, train)
+    if not names:
+        names = action_unit_names(table.action_units)
     try:
         matrix = table.matrix(list(train.expression_names), names)
     except DataError as error:
@@ -93,3 +112,22 @@ def action_unit_settings(config, train):
     return {"names": names, "relatedness": matrix.tolist(),
             "matching_weight": float(settings.matching_weight),
             "reverse_weight": float(settings.reverse_weight)}
+
+
+def with_action_unit_columns(part, names):
+    """A split's AU labels laid out over the model's AUs `names`, -1 where the data
+    has no label of that AU (all of them, for data without AU labels).
+
+    Args:
+        part: a split, `FaceArrays` or `ShardSplit` (returned as it is: its
+            labels come from the shards).
+        names: the AU head's names (`action_unit_settings(...)["names"]`).
+
+    Returns:
+        The split, with `action_unit_names` == `names`.
+    """
+    if isinstance(part, ShardSplit) or list(part.action_unit_names) == list(names):
+        return part
+    return dataclasses.replace(
+        part, action_units=align_action_units(part.action_units, part.action_unit_names, names),
+        action_unit_names=list(names))

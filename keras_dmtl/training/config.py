@@ -171,6 +171,14 @@ def default_config():
     config.experiment.max_folds = 0  # run only the first N folds (0 = all)
     config.experiment.seeds = (0,)
     config.experiment.validation_fraction = 0.15  # of the non-test subjects
+    # How each method uses knowledge for the labels a sample lacks, one table row
+    # per use (keras_dmtl.experiments.label_use, which checks the names): masks,
+    # soft_labels (the fold's masks model as teacher), matching (an AU third task
+    # coupled by distribution matching; its settings from action_units),
+    # soft_labels+matching.
+    config.experiment.label_uses = ("masks",)
+    # The AU task's weight beside the static sweep's (w1, 1 - w1) in matching rows.
+    config.experiment.action_unit_weight = 0.2
     return config
 
 
@@ -207,6 +215,7 @@ NUMERIC_BOUNDS = {
     "experiment.folds": (2, None, True),
     "experiment.max_folds": (0, None, True),
     "experiment.validation_fraction": (0.0, 1.0, False),
+    "experiment.action_unit_weight": (0.0, None, True),
 }
 CHOICES = {
     "jit_compile": ("auto", "true", "false"),

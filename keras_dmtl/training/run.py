@@ -42,6 +42,7 @@ from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
 from keras_dmtl.training.action_units import action_unit_settings
+from keras_dmtl.training.action_units import with_action_unit_columns
 from keras_dmtl.training.callbacks import EpochCheckpoint
 from keras_dmtl.training.callbacks import StepHistory
 from keras_dmtl.training.callbacks import VerificationBinCallback
@@ -238,6 +239,14 @@ def make_splits(arrays, train_indices, validation_indices, test_indices):
         for name, part in zip(("train", "validation", "test"), parts)
     }
     return Splits(*(renumber(part) for part in parts), verification)
+
+
+def with_action_units(splits, names):
+    """`splits` with every split's AU labels over the AU head's `names`
+    (`training.action_units.with_action_unit_columns`)."""
+    parts = (with_action_unit_columns(getattr(splits, name), names)
+             for name in ("train", "validation", "test"))
+    return Splits(*parts, splits.verification_subjects)
 
 
 def evaluate_by_source(model, splits, name, seed=0):
@@ -553,6 +562,8 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     # Before anything trains: data without AU labels, or a table that does not
     # cover them, stops the run here.
     action_units = action_unit_settings(config, splits.train)
+    if action_units:
+        splits = with_action_units(splits, action_units["names"])
     if chief:
         _check_or_write_labels(config.out_dir, splits,
                                resuming=state is not None or restored is not None,
