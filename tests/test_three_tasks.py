@@ -30,14 +30,11 @@ from keras_dmtl.export.onnx_export import run_onnx
 from keras_dmtl.export.savedmodel import export_saved_model
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.models.multitask import STEP_VALUE_NAMES
-from keras_dmtl.models.multitask import DynamicMultiTaskModel
 from keras_dmtl.training import finetune
 from keras_dmtl.training.action_units import action_unit_settings
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.run import train
-from tests.core_helpers import IMAGE_SHAPE
 from tests.core_helpers import NUM_EXPRESSIONS
-from tests.core_helpers import NUM_IDENTITIES
 from tests.core_helpers import make_batch
 from tests.core_helpers import losses_on_tape
 from tests.core_helpers import make_model

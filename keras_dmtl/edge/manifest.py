@@ -98,8 +98,9 @@ def parse_manifest(manifest, model_format):
                     "a non-empty list of strings")
     formats = _field(manifest, "formats", "", lambda v: isinstance(v, dict), "an object")
     if model_format not in formats:
+        # repr: format names come from the file, and the error must stay one line.
         raise ManifestError(f"--format={model_format}: the export has "
-                            f"{', '.join(map(str, formats)) or 'no formats'}.")
+                            f"{', '.join(map(repr, formats)) or 'no formats'}.")
     path = f"formats.{model_format}"
     entry = _field(formats, model_format, "formats", lambda v: isinstance(v, dict), "an object")
     # A plain file name: a manifest must not point the runtime outside its folder.
