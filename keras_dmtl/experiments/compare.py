@@ -48,7 +48,6 @@ from keras_dmtl.io_utils import read_json  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 from keras_dmtl.training import config as config_lib  # noqa: E402
 from keras_dmtl.training import teacher as teacher_lib  # noqa: E402
-from keras_dmtl.training.action_units import action_unit_settings  # noqa: E402
 from keras_dmtl.training.callbacks import StepHistory  # noqa: E402
 from keras_dmtl.training.evaluate import evaluate_split  # noqa: E402
 from keras_dmtl.training.run import build_model  # noqa: E402
@@ -134,7 +133,7 @@ def run_cell(arrays, indices, method, seed, config, use=MASKS, teacher=None,
 
     Raises:
         ValueError: a soft-label use without `teacher`.
-        DataError: as `action_unit_settings` and `teacher.with_teacher`.
+        DataError: as `run.with_action_units` and `teacher.with_teacher`.
     """
     started = time.time()
     overrides = {"seed": seed}
@@ -147,9 +146,7 @@ def run_cell(arrays, indices, method, seed, config, use=MASKS, teacher=None,
     train_config = config_lib.with_updates(config, **overrides)
     keras.utils.set_random_seed(seed)
     splits = make_splits(arrays, *indices)
-    action_units = action_unit_settings(train_config, splits.train)
-    if action_units:
-        splits = with_action_units(splits, action_units["names"])
+    action_units, splits = with_action_units(train_config, splits)
     # The teacher labels the fold's training split only: the soft labels are the
     # cell's, and the teacher never saw this fold's test subjects.
     train = splits.train

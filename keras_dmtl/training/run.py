@@ -241,12 +241,23 @@ def make_splits(arrays, train_indices, validation_indices, test_indices):
     return Splits(*(renumber(part) for part in parts), verification)
 
 
-def with_action_units(splits, names):
-    """`splits` with every split's AU labels over the AU head's `names`
-    (`training.action_units.with_action_unit_columns`)."""
-    parts = (with_action_unit_columns(getattr(splits, name), names)
+def with_action_units(config, splits):
+    """The AU task's settings for `config` and `splits` with every split's AU labels
+    over the AU head's names (`training.action_units`).
+
+    Returns:
+        (settings or None when the task is off, the splits to train on).
+
+    Raises:
+        DataError: as `action_unit_settings` (data without AU labels, a table
+            that does not cover them).
+    """
+    settings = action_unit_settings(config, splits.train)
+    if not settings:
+        return None, splits
+    parts = (with_action_unit_columns(getattr(splits, name), settings["names"])
              for name in ("train", "validation", "test"))
-    return Splits(*parts, splits.verification_subjects)
+    return settings, Splits(*parts, splits.verification_subjects)
 
 
 def evaluate_by_source(model, splits, name, seed=0):
@@ -561,9 +572,7 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     splits = load_splits(config)
     # Before anything trains: data without AU labels, or a table that does not
     # cover them, stops the run here.
-    action_units = action_unit_settings(config, splits.train)
-    if action_units:
-        splits = with_action_units(splits, action_units["names"])
+    action_units, splits = with_action_units(config, splits)
     if chief:
         _check_or_write_labels(config.out_dir, splits,
                                resuming=state is not None or restored is not None,
