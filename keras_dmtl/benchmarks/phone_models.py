@@ -19,6 +19,13 @@ more training alone does) and quantisation-aware (`keras_dmtl.models.quantizatio
 a second table gives float32 and int8 accuracy of the row and of both
 fine-tunings on the held-out images of the export report, how many expression
 labels int8 flips and how far int8 moves the embedding (mean 1 - cosine).
+
+With `--teacher=inception_resnet:1.0:96` a big teacher row is trained on the
+same data first, and every row is trained a second time as a distilled student
+(Deng et al. 2020, `keras_dmtl.training.teacher`): the teacher's expression
+probabilities mixed into every sample's ground truth at `--teacher_mix`, and
+its embedding as a cosine target. The table then holds the teacher, each row
+from scratch and each row distilled, measured alike.
 """
 
 import os
@@ -47,6 +54,11 @@ def define_flags():
     flags.DEFINE_integer("qat_epochs", 0, "Epochs of the plain and the quantisation-aware "
                          "fine-tuning of every row; 0: neither.")
     flags.DEFINE_float("qat_learning_rate", 1e-4, "Learning rate of both fine-tunings.")
+    flags.DEFINE_string("teacher", None, "backbone:width:image_size of a teacher row to "
+                        "distil every row from (rows need its image_size); none: no "
+                        "distillation.")
+    flags.DEFINE_float("teacher_mix", 0.5, "Share of the teacher in the loss of samples "
+                       "with ground truth (config.teacher.mix) for the distilled rows.")
     flags.mark_flag_as_required("out_dir")
     return config_lib.define_config_flag("The base config every row starts from.")
 
@@ -170,17 +182,47 @@ def table(rows):
     return "\n".join(lines) + "\n"
 
 
+def row_config(base_config, text, out_dir):
+    """(label, config) of the row `text` ("backbone:width:image_size")."""
+    backbone, width, size = parse_row(text)
+    config = config_lib.with_updates(
+        base_config, backbone=backbone, backbone_width=width, image_size=size,
+        out_dir=os.path.join(out_dir, f"{backbone}_{width:g}_{size}"),
+        **{"export.enabled": False})
+    return f"{backbone} {width:g} @ {size} px", config
+
+
+def distilled(config, teacher, mix):
+    """`config` as a student of the run `teacher` (same data, split and seed).
+
+    Raises:
+        ValueError: naming --rows and --teacher, for a row of another image size
+            (the teacher's soft labels are computed on the row's own crops).
+    """
+    if teacher.image_size != config.image_size:
+        raise ValueError(
+            f"--rows: a {config.image_size} px row cannot be distilled from the "
+            f"{teacher.image_size} px --teacher; give rows and teacher one image_size.")
+    return config_lib.with_updates(
+        config, out_dir=f"{config.out_dir}_distilled",
+        **{"teacher.model": teacher.out_dir, "teacher.mix": mix})
+
+
 def main(argv, base_config):
     del argv
-    rows, quantized = {}, {}
+    teacher = FLAGS.teacher and row_config(base_config, FLAGS.teacher, FLAGS.out_dir)
+    planned = []  # every row's configs first: a bad row fails before hours of training
     for text in FLAGS.rows:
-        backbone, width, size = parse_row(text)
-        label = f"{backbone} {width:g} @ {size} px"
-        config = config_lib.with_updates(
-            base_config, backbone=backbone, backbone_width=width, image_size=size,
-            out_dir=os.path.join(FLAGS.out_dir, f"{backbone}_{width:g}_{size}"),
-            **{"export.enabled": False})
+        label, config = row_config(base_config, text, FLAGS.out_dir)
+        student = teacher and distilled(config, teacher[1], FLAGS.teacher_mix)
+        planned.append((label, config, student))
+    rows, quantized = {}, {}
+    if teacher:
+        rows[f"teacher: {teacher[0]}"] = measure_row(teacher[1], FLAGS.repeats)
+    for label, config, student in planned:
         rows[label] = measure_row(config, FLAGS.repeats)
+        if student:
+            rows[f"{label}, distilled"] = measure_row(student, FLAGS.repeats)
         print(table(rows))
         if FLAGS.qat_epochs:
             quantized[label] = fine_tunings(config, FLAGS.qat_epochs, FLAGS.qat_learning_rate)
