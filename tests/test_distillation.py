@@ -2,12 +2,20 @@
 targets computed once and reused, and a student trained on two one-label sources."""
 
 import json
+import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_dmtl.data import shard_writer
+from keras_dmtl.data.alignment import FACE_MARGIN
+from keras_dmtl.data.readers import combine
+from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.shard_worker import CropSettings
+from keras_dmtl.data.streaming import make_shard_dataset
 from keras_dmtl.losses import embedding_distillation_loss
 from keras_dmtl.losses import soft_label_divergence
 from keras_dmtl.losses import soft_label_expression_loss
@@ -16,6 +24,7 @@ from keras_dmtl.losses.distillation import TEACHER_EXPRESSION
 from keras_dmtl.training import teacher as teacher_lib
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.run import load_arrays
+from keras_dmtl.training.run import load_splits
 from keras_dmtl.training.run import train
 from tests.core_helpers import make_batch
 from tests.core_helpers import make_model
@@ -162,3 +171,34 @@ def test_a_teacher_that_does_not_fit_is_named(sources, teacher_run, overrides, m
 def test_a_folder_without_a_model_is_refused(tmp_path):
     with pytest.raises(DataError, match="teacher.model=.*the folder has no model.keras"):
         teacher_lib.teacher_targets(str(tmp_path), None)
+
+
+def test_streamed_shards_carry_the_teachers_soft_labels_written_once(sources, teacher_run,  # noqa: F811
+                                                                      tmp_path, monkeypatch):
+    identities, manifest, _ = sources
+    shards = str(tmp_path / "shards")
+    shard_writer.write_shards(
+        shard_writer.plan_records(combine([read_dataset(identities), read_dataset(manifest)])),
+        shards, CropSettings(16, 1, "none", FACE_MARGIN, "png"), shard_size=32, workers=1)
+    config = _student_config(sources, teacher_run, data_dir=shards, streaming="true",
+                             cache_dir=str(tmp_path / "cache"), out_dir=str(tmp_path / "run"))
+    splits = load_splits(config)
+    files = splits.train.soft_labels
+    index = splits.train.index
+    assert sorted(os.listdir(files.root)) == sorted(index.shard_files + ["soft_labels.json"])
+    assert files.widths == {TEACHER_EXPRESSION: 7, TEACHER_EMBEDDING: 16}
+    # Every streamed example carries what the teacher says of its own crop.
+    for images, labels in make_shard_dataset(splits.validation, 64).take(1):
+        crops = SimpleNamespace(images=images.numpy().astype(np.uint8),
+                                expression_names=index.expression_names)
+        expected = teacher_lib.teacher_targets(teacher_run, crops)
+        for key in (TEACHER_EXPRESSION, TEACHER_EMBEDDING):
+            np.testing.assert_allclose(labels[key].numpy(), expected[key], atol=1e-4)
+
+    def no_teacher_run(*args, **kwargs):
+        raise AssertionError("the stored soft labels should have been used")
+
+    monkeypatch.setattr(teacher_lib, "load_source", no_teacher_run)
+    assert load_splits(config).train.soft_labels == files
+    metrics = train(config)  # a streamed student trains on them
+    assert set(metrics["test"]["sources"]) == {"lfw", "manifest"}

@@ -114,7 +114,7 @@ def _relatedness_csv(tmp_path, expression_names):
 
 
 def test_label_use_rows_soft_labels_from_the_folds_masks_model_and_matching(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, caplog):
     plain = experiment_config(tmp_path, ("dynamic",))
     arrays = _without_action_units(load_arrays(plain))
     # The runner reads data without any AU label: matching must train anyway.
@@ -135,8 +135,10 @@ def test_label_use_rows_soft_labels_from_the_folds_masks_model_and_matching(
     _, fold_test = subject_kfold(arrays.subject, 3, seed=0, groups=arrays.source)[0]
     train, _, test = compare.fold_splits(arrays, fold_test, 0, 0.15)
     assert not set(arrays.subject[train]) & set(arrays.subject[test])
-    key = teacher._digest(str(model), arrays.images[train], arrays.expression_names, True)
+    key = teacher._digest(str(model), arrays.images[train].tobytes(), arrays.expression_names,
+                          True)
     assert (tmp_path / "cache" / f"teacher_{key}.npz").exists()
+    assert "no labels.json" not in caplog.text  # the cells' labels.json names the classes
 
     # A second call reuses the teacher (not trained again) for the new row.
     written = model.stat().st_mtime_ns

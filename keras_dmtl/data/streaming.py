@@ -13,12 +13,19 @@ batches an uninterrupted run would have read.
 Splits are by subject, from the index's subject list with `split_by_subject`,
 the function the in-memory path calls on the samples' subjects; it depends only
 on the distinct subject keys, so both paths put every person in the same split.
+
+A split may carry per-example soft labels (a teacher's outputs,
+`training.teacher.shard_soft_labels`): one TFRecord file beside each shard, with
+its examples in the shard's order, read in step with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import Dict
 from typing import List
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -92,6 +99,34 @@ def serialize_example(image, identity, expression, subject, source, action_units
 
 
 @dataclasses.dataclass(frozen=True)
+class SoftLabelFiles:
+    """Float targets per example of a shard set, kept beside it: one TFRecord file
+    per shard, of the same name, holding a `tf.train.Example` per example in the
+    shard's order.
+
+    Attributes:
+        root: their folder.
+        widths: per label key (e.g. "teacher_expression_logits"), the floats each
+            example holds; the batches carry them under that key.
+    """
+
+    root: str
+    widths: Dict[str, int]
+
+    def features(self):
+        """The `tf.io.parse_example` spec of the files' examples."""
+        return {key: tf.io.FixedLenFeature([width], tf.float32)
+                for key, width in self.widths.items()}
+
+
+def serialize_soft_labels(values):
+    """One example of a `SoftLabelFiles` file from {key: float (width,)}."""
+    feature = {key: tf.train.Feature(float_list=tf.train.FloatList(
+        value=np.asarray(value, np.float32).ravel())) for key, value in values.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+@dataclasses.dataclass(frozen=True)
 class ShardSplit:
     """One subject split of a shard set, read as a stream.
 
@@ -107,6 +142,8 @@ class ShardSplit:
         count: this split's examples.
         source_names: the index's sources.
         source_examples: int64, this split's examples per source.
+        soft_labels: None, or `SoftLabelFiles` whose targets every example's
+            labels carry.
     """
 
     index: shard_index.ShardIndex
@@ -119,6 +156,7 @@ class ShardSplit:
     count: int
     source_names: List[str]
     source_examples: np.ndarray
+    soft_labels: Optional[SoftLabelFiles] = None
 
     def __len__(self) -> int:
         return self.count
@@ -182,10 +220,20 @@ def split_shards(index, fractions, seed):
         for part, members in enumerate(parts))
 
 
-def _records(files):
-    """The serialized examples of `files` (a string tensor), shards interleaved."""
+def _records(files, soft_labels=None):
+    """The serialized examples of `files` (a string tensor), shards interleaved;
+    with `soft_labels`, (example, soft-label example) pairs read in step."""
+
+    def shard(path):
+        examples = tf.data.TFRecordDataset(path)
+        if soft_labels is None:
+            return examples
+        name = tf.strings.split(path, "/")[-1]
+        beside = tf.data.TFRecordDataset(tf.strings.join([soft_labels.root, name], "/"))
+        return tf.data.Dataset.zip(examples, beside)
+
     return tf.data.Dataset.from_tensor_slices(files).interleave(
-        tf.data.TFRecordDataset, cycle_length=CYCLE_LENGTH, block_length=1,
+        shard, cycle_length=CYCLE_LENGTH, block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -197,12 +245,21 @@ def _decode(index, example):
     return tf.ensure_shape(image, (index.image_size, index.image_size, index.channels))
 
 
+def shard_crops(index, name, batch_size):
+    """The uint8 crops of one shard of `index` (its file `name`), in its order, batched."""
+    return tf.data.TFRecordDataset(os.path.join(index.root, name)).map(
+        lambda record: _decode(index, tf.io.parse_single_example(record, _FEATURES)),
+        num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def _labels(split, example, action_units=False):
     identity = example[shard_index.IDENTITY]
     known = identity >= 0
     trained = tf.gather(tf.constant(split.identity_map), tf.where(known, identity, 0))
     labels = {"identity": tf.cast(tf.where(known, trained, MISSING_LABEL), tf.int32),
               "expression": tf.cast(example[shard_index.EXPRESSION], tf.int32)}
+    if split.soft_labels is not None:
+        labels.update({key: example[key] for key in split.soft_labels.widths})
     if action_units:
         labels["action_units"] = tf.cast(example[shard_index.ACTION_UNITS], tf.float32)
     return labels
@@ -219,18 +276,21 @@ def _check_action_units(split, action_units):
 
 def _split_examples(split, files, window_seed=None, window=EVALUATION_WINDOW):
     """The parsed examples of `split` in `files` order; windows shuffled when seeded."""
-    windows = _records(files).batch(window)
+    soft_labels = split.soft_labels
+    windows = _records(files, soft_labels).batch(window)
     if window_seed is not None:
-        windows = windows.enumerate().map(lambda number, serialized: tf.gather(
-            serialized, tf.random.experimental.stateless_shuffle(
-                tf.range(tf.shape(serialized)[0]),
-                tf.random.experimental.stateless_fold_in(window_seed, number))))
+        windows = windows.enumerate().map(lambda number, serialized: tf.nest.map_structure(
+            lambda part: tf.gather(part, tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(part)[0]),
+                tf.random.experimental.stateless_fold_in(window_seed, number))), serialized))
     subject_part = tf.constant(split.subject_part)
     features_spec = _features(split.index)
 
-    def parse(serialized):
-        """Parses a window at once; keeps the examples of the split."""
-        features = tf.io.parse_example(serialized, features_spec)
+    def parse(examples, targets=None):
+        """Parses a window at once (and its soft labels); keeps the examples of the split."""
+        features = tf.io.parse_example(examples, features_spec)
+        if targets is not None:
+            features.update(tf.io.parse_example(targets, soft_labels.features()))
         keep = tf.equal(tf.gather(subject_part, features[shard_index.SUBJECT]), split.part)
         return {name: tf.boolean_mask(value, keep) for name, value in features.items()}
 

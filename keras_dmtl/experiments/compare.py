@@ -237,6 +237,11 @@ def run_experiment(config):
     cell_dir = os.path.join(experiment.out_dir, "cells")
     os.makedirs(cell_dir, exist_ok=True)
     write_json(os.path.join(experiment.out_dir, "experiment.json"), config.to_dict())
+    if needs_teacher:
+        # Names the teachers' expression classes (`teacher._class_order`), as a
+        # run's labels.json does; every fold's cells share them.
+        write_json(os.path.join(cell_dir, "labels.json"),
+                   {"expression_names": list(arrays.expression_names)})
     computed, cells = 0, []
     progress = tqdm.tqdm(total=len(folds) * len(experiment.seeds) * len(methods) * len(uses),
                          unit="cell", desc="Comparison", disable=None)

@@ -189,15 +189,14 @@ def load_splits(config):
     """
     if not streams(config):
         splits = split_arrays(load_arrays(config), config)
-    elif config.balance or config.teacher.model:
-        setting = (f"--config.balance={config.balance} resamples" if config.balance else
-                   f"--config.teacher.model={config.teacher.model}: soft labels are stored "
-                   "with")
-        raise DataError(f"{setting} data held in memory: set --config.streaming=false to load "
-                        "the shards into memory.")
+    elif config.balance:
+        raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
+                        "set --config.streaming=false to load the shards into memory.")
     else:
-        splits = Splits(*split_shards(_shard_index(config), _fractions(config), config.seed),
-                        None)
+        parts = split_shards(_shard_index(config), _fractions(config), config.seed)
+        if config.teacher.model:
+            parts = teacher.with_teacher_shards(parts, config)
+        splits = Splits(*parts, None)
     source_mix(config, splits.train)  # a mix that does not fit the data stops the run here
     return splits
 
