@@ -266,14 +266,10 @@ class DynamicMultiTaskModel(keras.Model):
             within: names of network layers; only BatchNorm layers that are, or
                 are inside, one of them. None: all.
         """
-        pending = [layer for layer in self.network.layers
-                   if within is None or layer.name in set(within)]
-        found = []
-        while pending:
-            layer = pending.pop()
-            if isinstance(layer, keras.layers.BatchNormalization):
-                found.append(layer)
-            pending.extend(getattr(layer, "layers", []))
+        found = [leaf for layer in self.network.layers
+                 if within is None or layer.name in set(within)
+                 for leaf in quantization.leaf_layers(layer).values()
+                 if isinstance(leaf, keras.layers.BatchNormalization)]
         return sorted(found, key=lambda layer: layer.name)
 
     def freeze_batchnorm(self, names):

@@ -164,15 +164,9 @@ def _fused_into_next(layer):
 
 def _quantized_outputs(network, skip):
     """Names of the layers (nested ones included) after which int8 rounds."""
-    names, pending = set(), list(network.layers)
-    while pending:
-        layer = pending.pop()
-        if isinstance(layer, keras.Model):
-            pending.extend(layer.layers)
-        elif not (isinstance(layer, (layers.InputLayer, layers.Dropout))
-                  or layer.name in skip or _fused_into_next(layer)):
-            names.add(layer.name)
-    return names
+    return {name for name, layer in leaf_layers(network).items()
+            if not (isinstance(layer, (layers.InputLayer, layers.Dropout))
+                    or name in skip or _fused_into_next(layer))}
 
 
 def quantization_aware_network(network, skip=()):
