@@ -60,3 +60,22 @@ def test_quantization_table_gives_both_formats_and_the_flips_per_arm():
     assert lines[2] == ("| tiny 1 @ 64 px | trained | 0.700 | 0.690 | 0.9500 | 0.9400 | 6 of 200 "
                         "| 0.00100 |")
     assert lines[3].endswith("| 1 of 200 | 0.00100 |")
+
+
+def test_a_distilled_row_is_its_row_taught_by_the_teacher_of_its_image_size():
+    from keras_dmtl.benchmarks.phone_models import distilled  # noqa: PLC0415
+    from keras_dmtl.benchmarks.phone_models import row_config  # noqa: PLC0415
+    from keras_dmtl.training.config import make_config  # noqa: PLC0415
+
+    base = make_config()
+    _, teacher = row_config(base, "inception_resnet:1.0:96", "/tmp/rows")
+    label, row = row_config(base, "mobile:0.5:96", "/tmp/rows")
+    student = distilled(row, teacher, 0.5)
+    assert label == "mobile 0.5 @ 96 px"
+    assert student.out_dir == "/tmp/rows/mobile_0.5_96_distilled"
+    assert student.teacher.model == "/tmp/rows/inception_resnet_1_96"
+    assert student.teacher.mix == 0.5 and student.backbone == "mobile"
+    _, other = row_config(base, "mobile:0.5:112", "/tmp/rows")
+    with pytest.raises(ValueError, match="--rows: a 112 px row cannot be distilled from the "
+                                         "96 px --teacher"):
+        distilled(other, teacher, 0.5)
