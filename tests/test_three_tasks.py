@@ -32,6 +32,7 @@ from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.models.multitask import STEP_VALUE_NAMES
 from keras_dmtl.training import finetune
 from keras_dmtl.training.action_units import action_unit_settings
+from keras_dmtl.training.action_units import keep_labelled_subjects
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.run import train
 from tests.core_helpers import NUM_EXPRESSIONS
@@ -288,6 +289,28 @@ def test_a_dataset_without_au_labels_is_refused_naming_the_flag_and_the_data():
         action_unit_settings(config, _arrays(units=False))
     with pytest.raises(DataError, match="action_units.enabled=True: the data"):
         make_dataset(_arrays(units=False), 4, training=True, action_units=True)
+
+
+def test_scarce_au_labels_keep_a_seeded_share_of_the_training_subjects():
+    arrays = _arrays(count=30)
+    arrays.subject = np.array([f"s{i % 10}" for i in range(30)])
+    arrays.action_units[::4] = 1  # every subject has labels to lose
+    kept = keep_labelled_subjects(arrays, 0.3, seed=4)
+    labelled = {s for s, row in zip(kept.subject, kept.action_units) if (row >= 0).any()}
+    assert len(labelled) == 3  # three of ten subjects keep theirs
+    assert labelled != {s for s, row in zip(
+        arrays.subject, keep_labelled_subjects(arrays, 0.3, seed=5).action_units)
+        if (row >= 0).any()}  # another seed, others
+    for subject in set(arrays.subject) - labelled:
+        assert (kept.action_units[arrays.subject == subject] == -1).all()
+    for subject in labelled:  # untouched where kept
+        np.testing.assert_array_equal(kept.action_units[arrays.subject == subject],
+                                      arrays.action_units[arrays.subject == subject])
+    np.testing.assert_array_equal(keep_labelled_subjects(arrays, 0.3, 4).action_units,
+                                  kept.action_units)
+    assert keep_labelled_subjects(arrays, 1.0, 4) is arrays
+    with pytest.raises(ValueError, match="action_units.labelled_subjects=1.5"):
+        make_config(**{"action_units.labelled_subjects": 1.5})
 
 
 def test_relatedness_sources_and_their_refusals(tmp_path):

@@ -131,3 +131,36 @@ def with_action_unit_columns(part, names):
     return dataclasses.replace(
         part, action_units=align_action_units(part.action_units, part.action_unit_names, names),
         action_unit_names=list(names))
+
+
+def keep_labelled_subjects(train, fraction, seed):
+    """The training split with the AU labels of all but `fraction` of its subjects
+    masked (-1), the kept subjects drawn with `seed`.
+
+    Args:
+        train: the training split (`FaceArrays`).
+        fraction: in [0, 1], the share of subjects (rounded) that keep their AU labels.
+        seed: draws the subjects.
+
+    Returns:
+        `train` itself for 1 or data without AU labels, else a copy with the
+        masked labels.
+
+    Raises:
+        DataError: a streamed split (its labels are read from the shards as
+            they stream).
+    """
+    if fraction >= 1.0:
+        return train
+    if isinstance(train, ShardSplit):
+        raise DataError(f"--config.action_units.labelled_subjects={fraction}: masks labels "
+                        "held in memory; set --config.streaming=false to load the shards "
+                        "into memory.")
+    if not train.action_unit_names:
+        return train  # nothing to mask: the AU head learns from the matching alone
+    subjects = np.unique(train.subject)
+    rng = np.random.default_rng([seed, 0xA0])
+    kept = rng.choice(subjects, int(round(fraction * len(subjects))), replace=False)
+    labels = np.array(action_unit_labels(train), np.int8)
+    labels[~np.isin(train.subject, kept)] = -1
+    return dataclasses.replace(train, action_units=labels)

@@ -106,6 +106,10 @@ def default_config():
     # Weight of the reverse matching (the expression the AU head implies against
     # the expression head) inside the AU loss; 0: off.
     config.action_units.reverse_weight = 0.0
+    # Share of the training split's subjects whose AU labels are kept (drawn with
+    # the seed; the others' are masked, validation and test keep theirs): studies
+    # how the task does when AU coding is scarce, as it is in practice. 1: all.
+    config.action_units.labelled_subjects = 1.0
     config.weighting = ml_collections.ConfigDict()
     # A strategy of keras_dmtl.weighting. GradNorm had the best Delta_m on real
     # faces (CK+48, 10 subject folds; README "Results on real faces"); "dynamic" is
@@ -203,6 +207,7 @@ NUMERIC_BOUNDS = {
     "action_units.smoothing": (0.0, None, True),
     "action_units.matching_weight": (0.0, None, True),
     "action_units.reverse_weight": (0.0, None, True),
+    "action_units.labelled_subjects": (0.0, 1.0, True),
     "epochs": (1, None, True),
     "batch_size": (1, None, True),
     "learning_rate": (0.0, 10.0, False),

@@ -42,6 +42,7 @@ from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl import weighting as weighting_lib
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
 from keras_dmtl.training.action_units import action_unit_settings
+from keras_dmtl.training.action_units import keep_labelled_subjects
 from keras_dmtl.training.action_units import with_action_unit_columns
 from keras_dmtl.training.callbacks import EpochCheckpoint
 from keras_dmtl.training.callbacks import StepHistory
@@ -251,9 +252,11 @@ def with_action_units(config, splits):
         DataError: as `action_unit_settings` (data without AU labels, a table
             that does not cover them).
     """
-    settings = action_unit_settings(config, splits.train)
-    if not settings:
+    if not config.action_units.enabled:
         return None, splits
+    splits = dataclasses.replace(splits, train=keep_labelled_subjects(
+        splits.train, config.action_units.labelled_subjects, config.seed))
+    settings = action_unit_settings(config, splits.train)
     parts = (with_action_unit_columns(getattr(splits, name), settings["names"])
              for name in ("train", "validation", "test"))
     return settings, Splits(*parts, splits.verification_subjects)
