@@ -16,6 +16,7 @@ from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.shard_worker import CropSettings
 from keras_dmtl.data.streaming import make_shard_dataset
+from keras_dmtl.data.streaming import make_shard_training_dataset
 from keras_dmtl.losses import embedding_distillation_loss
 from keras_dmtl.losses import soft_label_divergence
 from keras_dmtl.losses import soft_label_expression_loss
@@ -187,8 +188,11 @@ def test_streamed_shards_carry_the_teachers_soft_labels_written_once(sources, te
     index = splits.train.index
     assert sorted(os.listdir(files.root)) == sorted(index.shard_files + ["soft_labels.json"])
     assert files.widths == {TEACHER_EXPRESSION: 7, TEACHER_EMBEDDING: 16}
-    # Every streamed example carries what the teacher says of its own crop.
-    for images, labels in make_shard_dataset(splits.validation, 64).take(1):
+    # Every streamed example carries what the teacher says of its own crop, in
+    # evaluation order and through the training stream's window shuffles.
+    shuffled, _ = make_shard_training_dataset(splits.train, 16, 0, 0, 1, augment=False)
+    for images, labels in [*make_shard_dataset(splits.validation, 64).take(1),
+                           *shuffled.take(1)]:
         crops = SimpleNamespace(images=images.numpy().astype(np.uint8),
                                 expression_names=index.expression_names)
         expected = teacher_lib.teacher_targets(teacher_run, crops)
