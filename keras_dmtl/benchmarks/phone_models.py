@@ -210,15 +210,16 @@ def distilled(config, teacher, mix):
 
 def main(argv, base_config):
     del argv
-    teacher = FLAGS.teacher and row_config(base_config, FLAGS.teacher, FLAGS.out_dir)
+    teacher_label, teacher = (row_config(base_config, FLAGS.teacher, FLAGS.out_dir)
+                              if FLAGS.teacher else (None, None))
     planned = []  # every row's configs first: a bad row fails before hours of training
     for text in FLAGS.rows:
         label, config = row_config(base_config, text, FLAGS.out_dir)
-        student = teacher and distilled(config, teacher[1], FLAGS.teacher_mix)
+        student = teacher and distilled(config, teacher, FLAGS.teacher_mix)
         planned.append((label, config, student))
     rows, quantized = {}, {}
     if teacher:
-        rows[f"teacher: {teacher[0]}"] = measure_row(teacher[1], FLAGS.repeats)
+        rows[f"teacher: {teacher_label}"] = measure_row(teacher, FLAGS.repeats)
     for label, config, student in planned:
         rows[label] = measure_row(config, FLAGS.repeats)
         if student:

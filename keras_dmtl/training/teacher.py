@@ -74,25 +74,34 @@ def _class_order(path, teacher, expression_names):
     return np.asarray([names.index(name) for name in expression_names])
 
 
-def _loaded_teacher(path, input_shape, expression_names):
-    """(file, model, column of each of the data's classes in its logits) of the
-    teacher `path`, checked against the data's crops and classes.
+def _teacher_file(path):
+    """The `.keras` file of the teacher `path` (a run folder or a file).
+
+    Raises:
+        DataError: naming the flag, when there is none.
+    """
+    model_path = run_model_file(path, FLAG)
+    if not os.path.isfile(model_path):
+        raise DataError(f"{FLAG}={path}: no such file or run folder.")
+    return model_path
+
+
+def _loaded_teacher(model_path, input_shape, expression_names):
+    """(model, column of each of the data's classes in its logits) of the teacher
+    file `model_path`, checked against the data's crops and classes.
 
     Raises:
         DataError: a teacher that is not ours, takes other crops, or lacks one
             of the data's expression classes.
     """
-    model_path = run_model_file(path, FLAG)
-    if not os.path.isfile(model_path):
-        raise DataError(f"{FLAG}={path}: no such file or run folder.")
     teacher = load_source(model_path, FLAG)
     wanted = tuple(teacher.architecture["input_shape"])
     if wanted != tuple(input_shape):
         raise DataError(
-            f"{FLAG}={path}: the teacher takes {wanted[0]} px crops with {wanted[2]} "
+            f"{FLAG}={model_path}: the teacher takes {wanted[0]} px crops with {wanted[2]} "
             f"channel(s), the data is {input_shape[0]} px with {input_shape[2]}: set "
             "--config.image_size / --config.channels to the teacher's.")
-    return model_path, teacher, _class_order(model_path, teacher, expression_names)
+    return teacher, _class_order(model_path, teacher, expression_names)
 
 
 def _targets(outputs, order, with_embedding):
@@ -123,9 +132,9 @@ def teacher_targets(path, arrays, cache_dir=None, with_embedding=True, batch_siz
         DataError: a teacher that is not ours, takes other crops, or lacks one
             of the data's expression classes.
     """
-    model_path = run_model_file(path, FLAG)
+    model_path = _teacher_file(path)
     cache_path = None
-    if cache_dir and os.path.isfile(model_path):
+    if cache_dir:
         key = _digest(model_path, np.ascontiguousarray(arrays.images).tobytes(),
                       arrays.expression_names, with_embedding)
         cache_path = os.path.join(cache_dir, f"teacher_{key}.npz")
@@ -135,8 +144,8 @@ def teacher_targets(path, arrays, cache_dir=None, with_embedding=True, batch_siz
                 return {name: cached[name] for name in cached.files}
     from keras_dmtl.training.evaluate import predict_arrays  # noqa: PLC0415 (TF)
 
-    _, teacher, order = _loaded_teacher(path, arrays.images.shape[1:],
-                                        arrays.expression_names)
+    teacher, order = _loaded_teacher(model_path, arrays.images.shape[1:],
+                                     arrays.expression_names)
     targets = _targets(predict_arrays(teacher, arrays.images, batch_size), order,
                        with_embedding)
     if cache_path:
@@ -169,9 +178,7 @@ def shard_soft_labels(path, index, folder=None, with_embedding=True, embedding_d
     """
     from keras_dmtl.data.streaming import SoftLabelFiles  # noqa: PLC0415 (TF)
 
-    model_path = run_model_file(path, FLAG)
-    if not os.path.isfile(model_path):
-        raise DataError(f"{FLAG}={path}: no such file or run folder.")
+    model_path = _teacher_file(path)
     with open(os.path.join(index.root, INDEX_NAME), "rb") as stream:
         key = _digest(model_path, stream.read(), index.expression_names, with_embedding)
     root = os.path.join(folder or index.root, f"teacher_{key}")
@@ -180,7 +187,7 @@ def shard_soft_labels(path, index, folder=None, with_embedding=True, embedding_d
         os.makedirs(root, exist_ok=True)
         with filelock.FileLock(root + ".lock"):
             if not os.path.exists(done):
-                widths = _write_shard_soft_labels(path, index, root, with_embedding,
+                widths = _write_shard_soft_labels(model_path, index, root, with_embedding,
                                                   embedding_dim, batch_size)
                 write_json(done, {"teacher": os.path.abspath(model_path), "widths": widths,
                                   "shard_examples": list(index.shard_examples)})
@@ -195,7 +202,8 @@ def shard_soft_labels(path, index, folder=None, with_embedding=True, embedding_d
     return SoftLabelFiles(root, widths)
 
 
-def _write_shard_soft_labels(path, index, root, with_embedding, embedding_dim, batch_size):
+def _write_shard_soft_labels(model_path, index, root, with_embedding, embedding_dim,
+                             batch_size):
     """Writes one soft-label file per shard of `index` into `root` (a file already
     there is whole: each is renamed into place when complete); returns the widths."""
     import tensorflow as tf  # noqa: PLC0415
@@ -204,13 +212,13 @@ def _write_shard_soft_labels(path, index, root, with_embedding, embedding_dim, b
     from keras_dmtl.data.streaming import shard_crops  # noqa: PLC0415
     from keras_dmtl.training.evaluate import predict_arrays  # noqa: PLC0415
 
-    _, teacher, order = _loaded_teacher(
-        path, (index.image_size, index.image_size, index.channels), index.expression_names)
+    teacher, order = _loaded_teacher(
+        model_path, (index.image_size, index.image_size, index.channels), index.expression_names)
     widths = {TEACHER_EXPRESSION: len(order)}
     if with_embedding:
         widths[TEACHER_EMBEDDING] = teacher.architecture["embedding_dim"]
         if embedding_dim is not None:
-            _check_embedding(path, widths[TEACHER_EMBEDDING], embedding_dim)
+            _check_embedding(model_path, widths[TEACHER_EMBEDDING], embedding_dim)
     for name, count in zip(index.shard_files, index.shard_examples):
         target = os.path.join(root, name)
         if os.path.exists(target):
