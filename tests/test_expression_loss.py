@@ -95,3 +95,21 @@ def test_gradient_of_soft_f1_flows_to_the_logits():
     gradient = tape.gradient(loss, logits).numpy()
     # Raising the true class's logit lowers the loss.
     assert gradient[0, 0] < 0 and gradient[1, 1] < 0
+
+
+def test_crowd_votes_replace_the_one_hot_label_where_a_sample_has_them():
+    model = make_model("static")
+    images, labels = make_batch(batch_size=4)
+    outputs = model(images, training=False)
+    logits = outputs["expression_logits"].numpy().astype(np.float64)
+    votes = np.zeros((4, logits.shape[1]), np.float32)
+    votes[1, :2] = (0.25, 0.75)
+    votes[3, -1] = 1.0
+    with_votes = dict(labels, expression_votes=votes)
+    losses, _ = model.compute_task_losses(outputs, with_votes)
+    log_p = np.log(_softmax(logits))
+    per_sample = -log_p[np.arange(4), labels["expression"]]
+    per_sample[[1, 3]] = -(votes[[1, 3]] * log_p[[1, 3]]).sum(axis=1)
+    assert float(losses[1]) == pytest.approx(per_sample.mean(), rel=1e-5)
+    plain, _ = model.compute_task_losses(outputs, labels)
+    assert float(plain[1]) != pytest.approx(float(losses[1]), rel=1e-3)

@@ -7,6 +7,7 @@
     evaluation                        data
     training                          data, evaluation, models, weighting
     edge                              data (TF-free: the on-device runtime)
+    teachers                          data (TF-free: external embedding teachers)
     export, experiments, benchmarks   anything below
     unlock (CLI)                      edge, data
 """
@@ -25,8 +26,9 @@ ALLOWED = {
     "weighting": BASE,
     "models": {"losses", "weighting"} | BASE,
     "evaluation": {"data"} | BASE,
-    "training": {"data", "evaluation", "models", "weighting", "losses"} | BASE,
+    "training": {"data", "evaluation", "models", "weighting", "losses", "teachers"} | BASE,
     "edge": {"data"} | BASE,
+    "teachers": {"data"} | BASE,
     "export": {"data", "edge", "evaluation", "models", "training", "startup"} | BASE,
     "experiments": {"data", "evaluation", "models", "training", "weighting", "startup"} | BASE,
     "benchmarks": {"data", "edge", "evaluation", "models", "training", "weighting", "startup",

@@ -6,6 +6,7 @@ import pytest
 from keras_dmtl.data import readers
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
+from keras_dmtl.data.records import EXPRESSION_VOTES
 from keras_dmtl.data.records import FaceRecords
 from tests.reader_helpers import label_names
 from tests.reader_helpers import write_image
@@ -84,3 +85,22 @@ def test_combine_merges_action_units_by_name_and_marks_the_rest_unannotated():
     assert merged.action_unit_names == ["AU1", "AU12"]
     assert merged.action_units.tolist() == [[0, 1], [-1, 0], [-1, -1]]
     assert merged.of_source(1).action_units.tolist() == [[-1, -1]]
+
+
+def test_combine_remaps_expression_votes_by_class_and_zeros_the_sources_without():
+    votes = FaceRecords(["v0.png", "v1.png"], [-1, -1], [0, 1], ["a", "b"], [],
+                        ["happy", "surprise"], "fer_plus",
+                        extras={EXPRESSION_VOTES: np.array([[0.75, 0.25], [0.0, 1.0]])})
+    hard = FaceRecords(["h.png"], [-1], [0], ["c"], [], ["anger"], "jaffe")
+    combined = readers.combine([hard, votes])
+    assert combined.expression_names == ["anger", "happy", "surprise"]
+    np.testing.assert_array_equal(combined.extras[EXPRESSION_VOTES],
+                                  [[0, 0, 0], [0, 0.75, 0.25], [0, 0, 1]])
+    arrays = [FaceArrays(np.zeros((len(part), 2, 2, 1), np.uint8), part.identity,
+                         part.expression, part.subject, [], part.expression_names,
+                         extras=part.extras) for part in (votes, hard)]
+    merged = readers.combine_arrays(arrays, ["fer_plus", "jaffe"])
+    np.testing.assert_array_equal(merged.extras[EXPRESSION_VOTES],
+                                  [[0, 0.75, 0.25], [0, 0, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(merged.of_source(0).extras[EXPRESSION_VOTES][:, 1:],
+                                  votes.extras[EXPRESSION_VOTES])

@@ -245,4 +245,5 @@ def _arrays(records, images, kept):
                       subject=chosen.subject, identity_names=list(records.identity_names),
                       expression_names=list(records.expression_names),
                       source_names=[records.dataset], action_units=chosen.action_units,
-                      action_unit_names=list(records.action_unit_names))
+                      action_unit_names=list(records.action_unit_names),
+                      extras=chosen.extras)

@@ -28,10 +28,26 @@ CANONICAL_EXPRESSIONS = (
 # The seven expressions CK+'s labelled sequences end on (no neutral): the
 # generated faces and the golden vectors use them too.
 EMOTION_EXPRESSIONS = tuple(name for name in CANONICAL_EXPRESSIONS if name != "neutral")
+# The per-sample extra of expression label distributions (e.g. FER+'s crowd votes):
+# float32 (N, E) shares over `expression_names`, each row summing to 1, or all 0
+# where a sample has none. Combining sources remaps its columns by class name; the
+# batches carry it under the same key to the expression loss
+# (keras_dmtl.losses.masked.EXPRESSION_VOTES).
+EXPRESSION_VOTES = "expression_votes"
 
 
 class DataError(ValueError):
     """Bad input data: the message names the file or flag and says what to do."""
+
+
+def _checked_extras(extras, count: int, owner: str) -> Dict[str, np.ndarray]:
+    """`extras` as a dict of arrays whose first axis has `count` entries."""
+    extras = {key: np.asarray(value) for key, value in dict(extras).items()}
+    for key, value in extras.items():
+        if value.ndim == 0 or len(value) != count:
+            raise ValueError(f"{owner}.extras[{key!r}] has shape {value.shape}: its first axis "
+                             f"must have one entry per sample ({count}).")
+    return extras
 
 
 def _action_unit_labels(labels, count: int, names: List[str], owner: str) -> np.ndarray:
@@ -95,6 +111,9 @@ class FaceRecords:
             default every entry is -1.
         action_unit_names: the A action units, as "AU12" (see
             `keras_dmtl.data.action_units`); empty for a set without AU labels.
+        extras: per-sample arrays (first axis N) a reader found beside the
+            labels, under their key, e.g. FER+'s votes (`EXPRESSION_VOTES`); they
+            become `FaceArrays.extras`.
     """
 
     sources: List[Source]
@@ -106,6 +125,7 @@ class FaceRecords:
     dataset: str = "unknown"
     action_units: Optional[np.ndarray] = None
     action_unit_names: List[str] = dataclasses.field(default_factory=list)
+    extras: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self.identity = np.asarray(self.identity, dtype=np.int64)
@@ -121,6 +141,7 @@ class FaceRecords:
         self.action_unit_names = list(self.action_unit_names)
         self.action_units = _action_unit_labels(self.action_units, n, self.action_unit_names,
                                                 "FaceRecords")
+        self.extras = _checked_extras(self.extras, n, "FaceRecords")
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -135,6 +156,7 @@ class FaceRecords:
             expression=self.expression[indices],
             subject=self.subject[indices],
             action_units=self.action_units[indices],
+            extras={key: value[indices] for key, value in self.extras.items()},
         )
 
 
@@ -175,6 +197,7 @@ class FaceArrays:
         self.action_unit_names = list(self.action_unit_names)
         self.action_units = _action_unit_labels(self.action_units, len(self.images),
                                                 self.action_unit_names, "FaceArrays")
+        self.extras = _checked_extras(self.extras, len(self.images), "FaceArrays")
 
     def __len__(self) -> int:
         return len(self.images)

@@ -21,6 +21,7 @@ from keras_dmtl.losses.masked import masked_mean
 from keras_dmtl.losses.masked import masked_multilabel_cross_entropy
 from keras_dmtl.losses.masked import masked_sparse_cross_entropy
 from keras_dmtl.losses.masked import sparse_cross_entropy
+from keras_dmtl.losses.masked import with_label_distributions
 from keras_dmtl.losses.soft_f1 import masked_soft_macro_f1_loss
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "soft_label_divergence",
     "soft_label_expression_loss",
     "sparse_cross_entropy",
+    "with_label_distributions",
 ]

@@ -11,6 +11,12 @@ import keras
 import tensorflow as tf
 
 
+# The batch label key of expression label distributions (crowd votes), float (B, K),
+# rows of 0 where a sample has none. Readers attach them under the same key
+# (keras_dmtl.data.records.EXPRESSION_VOTES; the layers may not import each
+# other, and a test holds the two equal).
+EXPRESSION_VOTES = "expression_votes"
+
 def cross_replica_sum(value):
     """Sums `value` over the replicas of the current tf.distribute strategy.
 
@@ -73,6 +79,27 @@ def sparse_cross_entropy(labels, logits, label_smoothing=0.0):
         return keras.losses.categorical_crossentropy(
             targets, logits, from_logits=True, label_smoothing=float(label_smoothing))
     return keras.losses.sparse_categorical_crossentropy(safe_labels, logits, from_logits=True)
+
+
+def with_label_distributions(per_sample_loss, distributions, logits):
+    """Per-sample expression loss where a sample's label distribution (crowd votes)
+    replaces its one-hot label: the cross-entropy against the distribution (FER+'s
+    "crossentropy" training); the other samples keep `per_sample_loss`.
+
+    Args:
+        per_sample_loss: float (B,), the loss against the hard labels.
+        distributions: float (B, K), rows summing to 1, or all 0 where a sample
+            has no distribution.
+        logits: float (B, K) unnormalised scores.
+
+    Returns:
+        float32 (B,).
+    """
+    distributions = tf.cast(distributions, tf.float32)
+    has_distribution = tf.reduce_sum(distributions, axis=-1) > 0.0
+    soft = -tf.reduce_sum(distributions * tf.nn.log_softmax(tf.cast(logits, tf.float32)),
+                          axis=-1)
+    return tf.where(has_distribution, soft, tf.cast(per_sample_loss, tf.float32))
 
 
 def masked_sparse_cross_entropy(labels, logits, label_smoothing=0.0):

@@ -15,6 +15,8 @@ from keras_dmtl.losses import masked_mean
 from keras_dmtl.losses import masked_sparse_cross_entropy
 from keras_dmtl.losses import soft_label_expression_loss
 from keras_dmtl.losses import sparse_cross_entropy
+from keras_dmtl.losses import with_label_distributions
+from keras_dmtl.losses.masked import EXPRESSION_VOTES
 from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
 from keras_dmtl.losses.distillation import TEACHER_EXPRESSION
 from keras_dmtl.models import quantization
@@ -382,6 +384,9 @@ class DynamicMultiTaskModel(keras.Model):
         hard_expression = sparse_cross_entropy(
             labels["expression"], outputs["expression_logits"],
             label_smoothing=self.expression_label_smoothing)
+        if EXPRESSION_VOTES in labels:
+            hard_expression = with_label_distributions(
+                hard_expression, labels[EXPRESSION_VOTES], outputs["expression_logits"])
         settings = self.distillation or {}
         if settings and TEACHER_EXPRESSION in labels:
             expression_loss = soft_label_expression_loss(

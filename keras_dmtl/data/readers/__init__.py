@@ -31,13 +31,18 @@ from keras_dmtl.data.readers.combining import combine_arrays
 from keras_dmtl.data.readers.combining import source_tags
 from keras_dmtl.data.readers.dispatch import detect_format
 from keras_dmtl.data.readers.dispatch import read_dataset
+from keras_dmtl.data.readers.celeba import read_celeba
 from keras_dmtl.data.readers.fer2013 import read_fer2013
+from keras_dmtl.data.readers.fer2013_folders import read_fer2013_folders
+from keras_dmtl.data.readers.fer_plus import read_fer_plus
 from keras_dmtl.data.readers.insightface_rec import InsightfaceRec
 from keras_dmtl.data.readers.insightface_rec import read_insightface_rec
 from keras_dmtl.data.readers.jaffe import read_jaffe
 from keras_dmtl.data.readers.lfw import read_lfw
 from keras_dmtl.data.readers.lfw import read_lfw_pairs
+from keras_dmtl.data.readers.lfw_expressions import read_lfw_expressions
 from keras_dmtl.data.readers.manifest import read_manifest
+from keras_dmtl.data.readers.matlab_faces import read_matlab_faces
 from keras_dmtl.data.readers.orl import read_orl
 from keras_dmtl.data.readers.oulu_casia import read_oulu_casia
 from keras_dmtl.data.readers.registry import DatasetFormat
@@ -58,14 +63,19 @@ __all__ = [
     "formats",
     "ordered_expression_names",
     "read_ckplus",
+    "read_celeba",
     "read_ckplus48",
     "read_dataset",
     "read_fer2013",
+    "read_fer2013_folders",
+    "read_fer_plus",
     "read_insightface_rec",
     "read_jaffe",
     "read_lfw",
+    "read_lfw_expressions",
     "read_lfw_pairs",
     "read_manifest",
+    "read_matlab_faces",
     "read_orl",
     "read_oulu_casia",
     "register",

@@ -17,6 +17,7 @@ from keras_dmtl.data.action_units import action_unit_name
 from keras_dmtl.data.action_units import ordered_action_unit_names
 from keras_dmtl.data.action_units import parse_action_unit
 from keras_dmtl.data.readers.base import ordered_expression_names
+from keras_dmtl.data.records import EXPRESSION_VOTES
 from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
@@ -56,6 +57,31 @@ class _MergedLabels:
     expression_names: List[str]
     action_units: np.ndarray
     action_unit_names: List[str]
+    extras: Dict[str, np.ndarray]
+
+
+def _merged_extras(parts, expression_names: List[str]) -> Dict[str, np.ndarray]:
+    """The parts' extras stacked, zero rows where a part lacks a key; the columns
+    of `EXPRESSION_VOTES` follow `expression_names`."""
+    keys = sorted({key for part in parts for key in part.extras})
+    merged = {}
+    for key in keys:
+        shapes = {part.extras[key].shape[1:] for part in parts if key in part.extras}
+        if key != EXPRESSION_VOTES and len(shapes) > 1:
+            raise DataError(f"The sources' per-sample {key!r} have different shapes ({shapes}): "
+                            "they cannot be combined.")
+        width = (len(expression_names),) if key == EXPRESSION_VOTES else shapes.pop()
+        blocks = []
+        for part in parts:
+            block = np.zeros((len(part.identity),) + width, np.float32)
+            if key in part.extras and key == EXPRESSION_VOTES:
+                columns = [expression_names.index(name) for name in part.expression_names]
+                block[:, columns] = part.extras[key]
+            elif key in part.extras:
+                block = part.extras[key]
+            blocks.append(block)
+        merged[key] = np.concatenate(blocks)
+    return merged
 
 
 def _merged_labels(parts, tags) -> _MergedLabels:
@@ -88,7 +114,8 @@ def _merged_labels(parts, tags) -> _MergedLabels:
         _widened(part.action_units, part.action_unit_names, action_unit_names) for part in parts])
     return _MergedLabels(np.concatenate(identity), np.concatenate(expression),
                          np.concatenate(subject), np.concatenate(source), identity_names,
-                         expression_names, action_units, action_unit_names)
+                         expression_names, action_units, action_unit_names,
+                         _merged_extras(parts, expression_names))
 
 
 def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
@@ -120,6 +147,7 @@ def combine(records_list: Sequence[FaceRecords]) -> FaceRecords:
         dataset="+".join(tags),
         action_units=merged.action_units,
         action_unit_names=merged.action_unit_names,
+        extras=merged.extras,
     )
 
 
@@ -157,4 +185,5 @@ def combine_arrays(arrays_list: Sequence[FaceArrays], names: Sequence[str]) -> F
         source_names=tags,
         action_units=merged.action_units,
         action_unit_names=merged.action_unit_names,
+        extras=merged.extras,
     )
