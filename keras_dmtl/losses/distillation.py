@@ -71,12 +71,14 @@ def soft_label_expression_loss(labels, student_logits, teacher_logits, temperatu
 
 def embedding_distillation_loss(identity_labels, embedding, teacher_embedding, mix):
     """1 - cos(student embedding, teacher embedding), averaged over the samples
-    without an identity label (weight 1) and those with one (weight `mix`).
+    without an identity label (weight 1) and those with one (weight `mix`); a
+    sample whose teacher embedding is all 0 (the teacher found no face in it) has
+    no target and weight 0.
 
     Args:
         identity_labels: int (B,), -1 where absent.
         embedding: float (B, D) the student's embedding (normalised here).
-        teacher_embedding: float (B, D) the teacher's, L2-normalised.
+        teacher_embedding: float (B, D) the teacher's, L2-normalised, or 0.
         mix: in [0, 1]: the weight of samples that have their identity label.
 
     Returns:
@@ -85,5 +87,6 @@ def embedding_distillation_loss(identity_labels, embedding, teacher_embedding, m
     student = tf.math.l2_normalize(tf.cast(embedding, tf.float32), axis=-1)
     cosine = tf.reduce_sum(student * tf.cast(teacher_embedding, tf.float32), axis=-1)
     present = label_mask(identity_labels)
-    weight = (1.0 - present) + mix * present
+    has_target = tf.cast(tf.reduce_any(tf.not_equal(teacher_embedding, 0), axis=-1), tf.float32)
+    weight = ((1.0 - present) + mix * present) * has_target
     return masked_mean(1.0 - cosine, weight)

@@ -88,6 +88,13 @@ def default_config():
     # Weight of the embedding distillation (1 - cosine to the teacher's embedding)
     # in the face loss; 0: distil expressions only.
     config.teacher.embedding_weight = 1.0
+    # An external face-recognition model whose embedding of every source photo is
+    # the embedding target instead (keras_dmtl.teachers, e.g. "dlib_resnet": dlib's
+    # CC0 ResNet, 128-d, trained on ~7,500 people). Computed once per photo, in
+    # parallel, cached under cache_dir (python -m keras_dmtl.teachers.embed does
+    # it ahead of training). None: none.
+    config.teacher.embeddings = config_dict.placeholder(str)
+    config.teacher.workers = 2  # processes that compute the external teacher's embeddings
     # A third task, facial action units (multi-label), coupled to the expression
     # task by distribution matching (docs/method.md, section 11; README "Action
     # units as a third task"). Off: the two-task model of the paper.
@@ -204,6 +211,7 @@ NUMERIC_BOUNDS = {
     "teacher.temperature": (0.0, 100.0, False),
     "teacher.mix": (0.0, 1.0, True),
     "teacher.embedding_weight": (0.0, None, True),
+    "teacher.workers": (1, 64, True),
     "action_units.smoothing": (0.0, None, True),
     "action_units.matching_weight": (0.0, None, True),
     "action_units.reverse_weight": (0.0, None, True),
@@ -314,6 +322,11 @@ def validate(config):
     if config.freeze_batchnorm and not (config.init_from or config.resume):
         raise ValueError("--config.freeze_batchnorm=True freezes the BatchNorm statistics of "
                          "a trained model: give it with --config.init_from=<model.keras>.")
+    if config.teacher.model and config.teacher.embeddings:
+        raise ValueError(f"--config.teacher.model={config.teacher.model} and "
+                         f"--config.teacher.embeddings={config.teacher.embeddings} both give "
+                         "the embedding target: keep one (set --config.teacher.embedding_weight"
+                         "=0 on a model teacher to distil only its expressions).")
     if config.data_dir is None and config.dataset != "auto":
         raise ValueError(f"--config.dataset={config.dataset} needs the dataset: give "
                          "--config.data_dir=<its folder or CSV>.")

@@ -146,6 +146,9 @@ def _load_arrays(config):
         return read_shard_arrays(_shard_index(config))
     sources = [(read_dataset(source.path, source.dataset, skip_bad=config.skip_bad_images),
                 source.detector) for source in _sources(config)]
+    if config.teacher.embeddings:
+        sources = [(teacher.with_embedding_teacher(records, config), detector)
+                   for records, detector in sources]
     if not sources:
         generated = os.path.join(
             config.cache_dir,
@@ -193,6 +196,10 @@ def load_splits(config):
     elif config.balance:
         raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
                         "set --config.streaming=false to load the shards into memory.")
+    elif config.teacher.embeddings:
+        raise DataError(f"--config.teacher.embeddings={config.teacher.embeddings} embeds the "
+                        "source photos, which shards no longer hold: set "
+                        "--config.streaming=false, or train on the datasets themselves.")
     else:
         parts = split_shards(_shard_index(config), _fractions(config), config.seed)
         if config.teacher.model:

@@ -281,9 +281,35 @@ def with_teacher_shards(splits, config):
     return [dataclasses.replace(split, soft_labels=files) for split in splits]
 
 
+def with_embedding_teacher(records, config):
+    """`records` with the external teacher's embedding of each source photo (the
+    teacher `config.teacher.embeddings`, cached under `config.cache_dir`) in
+    `extras[TEACHER_EMBEDDING]`: unit vectors, rows of 0 where it found no face.
+
+    Raises:
+        DataError: a teacher embedding of another size than `config.embedding_dim`,
+            or a cache folder that cannot be written.
+        ImportError: the teacher's library is not installed (the message says how).
+    """
+    from keras_dmtl.teachers import cache  # noqa: PLC0415 (the teacher's own libraries)
+    from keras_dmtl.teachers import registry  # noqa: PLC0415
+
+    name = config.teacher.embeddings
+    width = registry.lookup(name).embedding_dim
+    if width != config.embedding_dim:
+        raise DataError(f"--config.teacher.embeddings={name} gives {width}-d embeddings, the "
+                        f"student's are {config.embedding_dim}-d: set "
+                        f"--config.embedding_dim={width}.")
+    found = cache.teacher_embeddings(records.sources, name, config.cache_dir,
+                                     workers=config.teacher.workers,
+                                     progress=config.verbose == 1)
+    return dataclasses.replace(records, extras={**records.extras,
+                                                TEACHER_EMBEDDING: found.vectors})
+
+
 def distillation_settings(config):
     """The model's `distillation` argument for `config`, or None without a teacher."""
-    if not config.teacher.model:
+    if not (config.teacher.model or config.teacher.embeddings):
         return None
     return {"temperature": float(config.teacher.temperature), "mix": float(config.teacher.mix),
             "embedding_weight": float(config.teacher.embedding_weight)}
