@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from keras_dmtl.edge.templates import average_template
+
 MIN_ENROLL_IMAGES = 3
 # Kinds of `export_mismatch`, in the order they are checked.
 UNRECORDED, MODEL, THRESHOLD, LABELS = "unrecorded", "model", "threshold", "labels"
@@ -80,16 +82,28 @@ def check_one_person(embeddings, names, floor):
             "person. Enroll from images of the user only, taken alike (replace one of the two).")
 
 
-def enrolled_export(model_sha256, threshold, threshold_backed, labels):
-    """The store entry's record of the export a user enrolls with.
+def new_entry(embeddings, names, model_sha256, threshold, threshold_backed, labels):
+    """The store entry of a user enrolled from `embeddings`, after `check_one_person`.
 
     Args:
+        embeddings: one per enrollment image, each of a face.
+        names: what to call each image in an error.
         model_sha256: the model file's sha256 (checked against the file at load).
-        threshold: the threshold in force (the manifest's or the operator's).
+        threshold: the threshold in force (the manifest's or the operator's): the
+            enrollment floor, and the loosest threshold verify will take.
         threshold_backed: whether that threshold meets the export's target FAR.
         labels: the expression labels, in the model's order.
+
+    Returns:
+        dict: template (the average, normalised), images, and the enrolled export:
+        model_sha256, threshold, threshold_backed, expression_labels.
+
+    Raises:
+        EnrollmentError: see `check_one_person`.
     """
-    return {"model_sha256": model_sha256, "threshold": float(threshold),
+    check_one_person(embeddings, names, threshold)
+    return {"template": average_template(embeddings).tolist(), "images": len(embeddings),
+            "model_sha256": model_sha256, "threshold": float(threshold),
             "threshold_backed": bool(threshold_backed), "expression_labels": list(labels)}
 
 

@@ -18,9 +18,8 @@ from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
 from keras_dmtl.edge.decision import AttemptSession
 from keras_dmtl.edge.decision import verify_attempt
 from keras_dmtl.edge.enrollment import EnrollmentError
-from keras_dmtl.edge.enrollment import check_one_person
-from keras_dmtl.edge.enrollment import enrolled_export
 from keras_dmtl.edge.enrollment import export_mismatch
+from keras_dmtl.edge.enrollment import new_entry
 from keras_dmtl.edge.image_files import check_image_file
 from keras_dmtl.edge.image_files import read_image
 from keras_dmtl.edge.interrupts import deferred_interrupts
@@ -30,7 +29,6 @@ from keras_dmtl.edge.manifest import check_threshold
 from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.edge.policy import AttemptPolicy
 from keras_dmtl.edge.templates import TemplateStore
-from keras_dmtl.edge.templates import average_template
 
 # User names: 1-64 of letters, digits, ".", "_", "-", starting with a letter or digit
 # (no paths, spaces or control characters; they are keys of the store and of logs).
@@ -215,7 +213,7 @@ class FaceUnlock:
             user: a valid user name (`check_user_name`).
             images: at least `enrollment.MIN_ENROLL_IMAGES` RGB arrays or paths;
                 each must show a face, every pair as similar as the threshold in
-                force asks (`enrollment.check_one_person`).
+                force asks (`enrollment.new_entry`).
             replace: allow replacing an enrolled user's template.
 
         Raises:
@@ -232,10 +230,8 @@ class FaceUnlock:
         embeddings = [self.analyse(image)["embedding"] for image in images]
         names = [image if isinstance(image, str) else f"image {index + 1}"
                  for index, image in enumerate(images)]
-        check_one_person(embeddings, names, self.threshold)
-        entry = {"template": average_template(embeddings).tolist(), "images": len(images),
-                 **enrolled_export(self.model_sha256, self.threshold, self.threshold_backed,
-                                   self.labels)}
+        entry = new_entry(embeddings, names, self.model_sha256, self.threshold,
+                          self.threshold_backed, self.labels)
         with self.store.open() as contents:
             if user in contents["users"] and not replace:
                 raise EnrollmentError(f"--user={user} is already enrolled: pass --replace to "

@@ -72,7 +72,7 @@ _TEMPLATE_FIELDS = {
     "images": lambda v: type(v) is int and v > 0,
     "model_sha256": lambda v: isinstance(v, str) and _HEX_DIGEST.fullmatch(v) is not None,
 }
-# Recorded at enrollment (`keras_dmtl.edge.enrollment.enrolled_export`); entries
+# Recorded at enrollment (`keras_dmtl.edge.enrollment.new_entry`); entries
 # written before they were are loaded (so that they can be re-enrolled) and refused
 # by verify.
 _ENROLLED_EXPORT_FIELDS = {
