@@ -7,18 +7,26 @@
 
 Exit status (only 0 may open anything: `verify ... && unlock_door`):
     0  verify accepted the face; enroll or tag succeeded
-    1  error: unreadable, missing, empty or oversized image, bad export or store,
-       user not enrolled or enrolled with another model, refused enrollment
+    1  error: unreadable, missing, empty or oversized image, or not a regular file;
+       bad export or store; user not enrolled, or the export changed since the
+       user enrolled (another model, a looser threshold or --threshold, other
+       expression labels); refused enrollment (images that may show two people,
+       user enrolled or locked out)
     2  usage error: bad or missing flags or arguments (argparse), bad --user or
-       --threshold, verify without an image
+       --threshold, verify without an image or with more than 5, enroll with
+       fewer than 3
     3  verify rejected the face (one failed attempt counted)
     4  locked out (the user or the device; or, after 20 failures, until re-enrolled)
     5  no face found (verify: in any frame, and not counted as an attempt;
        enroll: in an image; tag: in every image)
 
-One `verify` run is one attempt, however many images or camera frames it looks at.
+One `verify` run is one attempt: it compares at most 5 faces (image paths, or
+camera or video frames with a face) and prints the decision only (no score). Enroll
+takes at least 3 images of one person: every pair must score the threshold in force.
 The store's key lives in the OS keyring, or with --key_file (or KERAS_DMTL_KEY_FILE)
-in a file outside the store's folder; without either, enroll and verify refuse to run.
+in a file of this account's own, outside the store's folder, in a folder no other
+account can write; without either, enroll and verify refuse to run. See
+docs/security.md.
 """
 
 import argparse
@@ -29,12 +37,15 @@ import sys
 import cv2
 
 from keras_dmtl.data.records import DataError
+from keras_dmtl.edge.enrollment import check_image_count
+from keras_dmtl.edge.interrupts import sigterm_raises
 from keras_dmtl.edge.manifest import ManifestError
 from keras_dmtl.edge.manifest import check_threshold
 from keras_dmtl.edge.runtime import MAX_DETECT_SIDE
 from keras_dmtl.edge.runtime import REDETECT_EVERY
 from keras_dmtl.edge.runtime import FaceUnlock
 from keras_dmtl.edge.runtime import NoFaceError
+from keras_dmtl.edge.runtime import check_attempt_images
 from keras_dmtl.edge.runtime import check_user_name
 from keras_dmtl.edge.templates import TemplateStoreError
 
@@ -48,13 +59,20 @@ EXIT_LOCKED = 4
 EXIT_NO_FACE = 5
 EXIT_CODES = {"accept": EXIT_ACCEPT, "reject": EXIT_REJECT, "locked": EXIT_LOCKED,
               "no face": EXIT_NO_FACE}
+# What verify prints: the decision and the lockout in force, nothing measured on the
+# face (a similarity would let an attacker tune a fake face toward the threshold).
+DECISION_FIELDS = ("decision", "lockout_seconds", "reenroll_required")
 
 
 def _frames(args):
-    """RGB frames from --camera or --video, else the image paths given."""
+    """The image paths given (a list: verify checks them all first), else camera frames."""
     if args.camera is None and args.video is None:
-        yield from args.images
-        return
+        return args.images
+    return _captured_frames(args)
+
+
+def _captured_frames(args):
+    """RGB frames from --camera or --video, read as they are used."""
     capture = cv2.VideoCapture(args.camera if args.video is None else args.video)
     if not capture.isOpened():
         raise ValueError(f"Cannot open {'--camera' if args.video is None else '--video'} "
@@ -110,7 +128,9 @@ def _parser():
                              "keyring).")
     parser.add_argument("--format", default="tflite_int8", help="Exported model to run.")
     parser.add_argument("--threshold", type=_argument(_threshold), default=None,
-                        help="Override the manifest's calibrated threshold: in (-1, 1].")
+                        help="Override the manifest's calibrated threshold: in (-1, 1]. At "
+                             "verify, only a threshold at least as strict as the user's "
+                             "enrolled one is taken.")
     parser.add_argument("--detector", default="haar",
                         help="haar, yunet:/path/model.onnx, or none for face crops.")
     parser.add_argument("--max_detect_side", type=_argument(_non_negative),
@@ -123,7 +143,8 @@ def _parser():
                              "place, and in the whole frame at least every this many frames "
                              "(1: every frame).")
     commands = parser.add_subparsers(dest="command", required=True)
-    enroll = commands.add_parser("enroll", help="Enroll a user from several images.")
+    enroll = commands.add_parser("enroll", help="Enroll a user from at least 3 images of "
+                                                "one person.")
     enroll.add_argument("--user", required=True, type=_argument(check_user_name),
                         help="1-64 letters, digits, '.', '_', '-'; first a letter or digit.")
     enroll.add_argument("--replace", action="store_true",
@@ -136,23 +157,45 @@ def _parser():
             command.add_argument("--user", required=True, type=_argument(check_user_name))
             command.add_argument("--challenge", default=None,
                                  help="Liveness: the expression to show, e.g. happy.")
+            command.add_argument("--unsafe_show_scores", action="store_true",
+                                 help="UNSAFE, for an operator calibrating, never on a deployed "
+                                      "unlock: print the similarity, threshold and expression "
+                                      "with every decision. Whoever sees them can tune a fake "
+                                      "face toward the threshold (a score oracle).")
         command.add_argument("images", nargs="*")
         command.add_argument("--camera", type=int, default=None, help="Camera index.")
         command.add_argument("--video", default=None, help="Video file.")
-        command.add_argument("--max_frames", type=_argument(_positive), default=100)
+        command.add_argument("--max_frames", type=_argument(_positive), default=100,
+                             help="Frames read from --camera or --video (verify compares "
+                                  "at most 5 faces of them).")
     return parser
 
 
-def _unbacked_reason(unlock):
-    """Why the export's threshold does not carry its false-accept guarantee."""
-    calibration = unlock.calibration
+def _unbacked_reason(threshold, calibration):
+    """Why the threshold in force does not carry the export's false-accept guarantee."""
     if not calibration:
         return ("the export records no FAR bound for its threshold (exported before "
                 "bounds were recorded): export it again.")
-    return (f"the threshold {unlock.threshold:.4f} is not backed: its "
+    if calibration.get("backed") is True:
+        # Only said at verify, when the signed enrollment record says "not backed".
+        return (f"the threshold {threshold:.4f} is not known to be backed: it was not when the "
+                "user enrolled, and the manifest's claim that it is now cannot be checked (it "
+                "may have been edited); re-enroll with enroll --replace to record it.")
+    return (f"the threshold {threshold:.4f} is not backed: its "
             f"{calibration.get('impostor_pairs')} impostor pairs only show FAR <= "
             f"{calibration.get('far_upper_bound', float('nan')):.2g} (95 %), not the target; "
             "calibrate the export on more people (--export.calibration_data).")
+
+
+def _threshold_backed(unlock, args):
+    """Whether the threshold in force is known to meet the export's target FAR.
+
+    At verify, from the user's signed enrollment record: the manifest may have been
+    edited since (its threshold may only be stricter than the enrolled one).
+    """
+    if args.command == "verify":
+        return unlock.enrolled(args.user)["threshold_backed"]
+    return unlock.threshold_backed
 
 
 def _run(args):
@@ -162,8 +205,9 @@ def _run(args):
                         max_detect_side=args.max_detect_side,
                         redetect_every=args.redetect_every)
     # An operator's own --threshold is their choice; the export's must say it holds.
-    if args.command != "tag" and args.threshold is None and not unlock.threshold_backed:
-        print(f"warning: {_unbacked_reason(unlock)}", file=sys.stderr)
+    if args.command != "tag" and args.threshold is None and not _threshold_backed(unlock, args):
+        print(f"warning: {_unbacked_reason(unlock.threshold, unlock.calibration)}",
+              file=sys.stderr)
     if args.command == "enroll":
         count = unlock.enroll(args.user, args.images, replace=args.replace)
         print(json.dumps({"enrolled": args.user, "images": count}))
@@ -178,8 +222,20 @@ def _run(args):
                 print(json.dumps({"decision": "no face", "reason": str(error)}))
         return EXIT_ACCEPT if tagged else EXIT_NO_FACE
     result = unlock.verify_session(args.user, _frames(args), args.challenge)
-    print(json.dumps(result))
+    shown = result if args.unsafe_show_scores else {key: result[key] for key in DECISION_FIELDS}
+    print(json.dumps(shown))
     return EXIT_CODES[result["decision"]]
+
+
+def _check_image_count(parser, args):
+    """Usage errors for a verify or enroll given the wrong number of images."""
+    try:
+        if args.command == "verify":
+            check_attempt_images(args.images)
+        elif args.command == "enroll":
+            check_image_count(len(args.images))
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def main(argv=None):
@@ -190,8 +246,11 @@ def main(argv=None):
         if args.command != "enroll" else 1
     if sources != 1:
         parser.error(f"{args.command} needs image paths, --camera or --video (exactly one).")
+    _check_image_count(parser, args)
     try:
-        return _run(args)
+        # SIGTERM unwinds like Ctrl-C, so that an attempt under way is still recorded.
+        with sigterm_raises():
+            return _run(args)
     except NoFaceError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NO_FACE

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_dmtl.data.loading import load_faces
+from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
 from keras_dmtl.edge.runtime import FaceUnlock
 from keras_dmtl.edge.templates import TemplateStoreError
 
@@ -50,7 +51,7 @@ def test_enroll_accepts_owner_rejects_other_and_locks_out(exported, tmp_path):
     # people, is near 1: test the mechanics at a fixed operating point.
     unlock = _unlock(export_dir, tmp_path, threshold=0.7, clock=clock)
     owner, other = _images_of(records, "S001"), _images_of(records, "S002")
-    unlock.enroll("ana", owner[:-1:2])
+    unlock.enroll("ana", owner[:3])
     accepted = unlock.verify("ana", owner[-1])
     assert accepted["decision"] == "accept", accepted
     decisions = [unlock.verify("ana", other[i])["decision"] for i in range(5)]
@@ -70,7 +71,7 @@ def test_liveness_challenge_needs_the_expression(exported, tmp_path):
     export_dir, records, _ = exported
     unlock = _unlock(export_dir, tmp_path, threshold=0.7)
     owner = _images_of(records, "S001")
-    unlock.enroll("ana", owner[:-1:2])
+    unlock.enroll("ana", owner[:3])
     shown = unlock.tag(owner[-1])["expression"]
     other_expression = next(e for e in unlock.labels if e != shown)
     result = unlock.verify("ana", owner[-1], challenge=other_expression)
@@ -93,10 +94,13 @@ def test_tracking_never_skips_the_model_or_the_decision(exported, tmp_path):
         return image
 
     export_dir = exported[0]
-    unlock = FaceUnlock(export_dir, str(tmp_path / "store" / "store.json"), detector="haar",
-                        key_file=str(tmp_path / "keys" / "store.key"), threshold=1.0,
+    store, key_file = str(tmp_path / "store" / "store.json"), str(tmp_path / "keys" / "store.key")
+    # Enrolled at 0.99 (three copies of one frame score 1 up to rounding); verified at
+    # 1.0, stricter, so that no frame is accepted and every face is compared.
+    FaceUnlock(export_dir, store, detector="haar", key_file=key_file,
+               threshold=0.99).enroll("ana", [frame(face(3), 240, 160)] * 3)
+    unlock = FaceUnlock(export_dir, store, detector="haar", key_file=key_file, threshold=1.0,
                         redetect_every=10)
-    unlock.enroll("ana", [frame(face(3), 240, 160)])
     calls = []
     model = unlock.model
     unlock.model = lambda images: calls.append(images) or model(images)
@@ -111,9 +115,9 @@ def test_tracking_never_skips_the_model_or_the_decision(exported, tmp_path):
 def test_tampered_store_is_refused(exported, tmp_path):
     export_dir, records, _ = exported
     path = tmp_path / "store" / "store.json"
-    _unlock(export_dir, tmp_path).enroll("ana", records.sources[:2])
+    _unlock(export_dir, tmp_path, threshold=0.7).enroll("ana", records.sources[:3])
     envelope = json.loads(path.read_text())
-    envelope["payload"] = envelope["payload"].replace('"images": 2', '"images": 3')
+    envelope["payload"] = envelope["payload"].replace('"images": 3', '"images": 4')
     path.write_text(json.dumps(envelope))
     with pytest.raises(TemplateStoreError, match="integrity"):
         _unlock(export_dir, tmp_path).verify("ana", records.sources[0])
@@ -134,7 +138,8 @@ def test_cli_without_tensorflow(exported, tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     run = lambda *args: subprocess.run(common + list(args), capture_output=True, text=True,
                                        cwd=root, timeout=120)
-    enrolled = run("--detector=none", "enroll", "--user=ana", *records.sources[:3])
+    enrolled = run("--detector=none", "--threshold=0.7", "enroll", "--user=ana",
+                   *records.sources[:3])
     assert enrolled.returncode == 0, enrolled.stderr
     tagged = run("--detector=none", "tag", records.sources[0])
     assert json.loads(tagged.stdout)["expression"] in records.expression_names
@@ -142,3 +147,34 @@ def test_cli_without_tensorflow(exported, tmp_path):
     assert json.loads(no_face.stdout)["decision"] == "no face" and no_face.returncode == 5
     unknown = run("--detector=none", "verify", "--user=bob", records.sources[0])
     assert unknown.returncode == 1 and "not enrolled" in unknown.stderr
+
+
+def test_a_camera_attempt_compares_at_most_the_cap_of_faces(exported, tmp_path):
+    # Issue 22, point 2: frames are read lazily (a camera), so the cap is on faces compared.
+    export_dir, records, _ = exported
+    unlock = _unlock(export_dir, tmp_path, threshold=0.7)
+    owner, other = _images_of(records, "S001"), _images_of(records, "S002")
+    unlock.enroll("ana", owner[:3])
+    calls = []
+    model = unlock.model
+    unlock.model = lambda images: calls.append(images) or model(images)
+    frames = (path for path in other[:MAX_FACES_PER_ATTEMPT + 1] + [owner[-1]])
+    assert unlock.verify_session("ana", frames)["decision"] == "reject"
+    assert len(calls) == MAX_FACES_PER_ATTEMPT
+    assert next(frames) == other[MAX_FACES_PER_ATTEMPT]  # no frame read past the cap
+
+
+def test_an_interrupt_after_a_compared_face_still_counts_the_attempt(exported, tmp_path):
+    # Issue 22, point 1: Ctrl-C after a stranger's face was compared.
+    export_dir, records, _ = exported
+    unlock = _unlock(export_dir, tmp_path, threshold=0.7)
+    unlock.enroll("ana", _images_of(records, "S001")[:3])
+
+    def frames():
+        yield _images_of(records, "S002")[0]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        unlock.verify_session("ana", frames())
+    with unlock.store.open() as contents:
+        assert contents["attempts"]["users"]["ana"]["failures"] == 1

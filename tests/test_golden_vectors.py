@@ -85,6 +85,15 @@ def test_the_committed_file_holds_what_the_python_runtime_computes(vectors):
             "device_budget"} <= names
     assert any(step["expected"]["reenroll_required"] for sequence in vectors["attempts"]
                for step in sequence["steps"])
+    # Issue 22: a face past the cap is never compared; enrollments and exports are checked.
+    past_the_cap = next(sequence for sequence in vectors["sessions"]
+                        if sequence["name"] == "owner_past_the_cap")["steps"][0]
+    assert len(past_the_cap["faces"]) > past_the_cap["expected"]["compared"]
+    assert past_the_cap["expected"]["decision"] == "reject"
+    assert {case["expected"].get("reason") for case in vectors["enrollments"]} == \
+        {None, "count", "pair"}
+    assert {case["expected"] for case in vectors["export_checks"]} == \
+        {None, "unrecorded", "model", "threshold", "labels"}
 
 
 def test_float_last_bits_are_tolerated_but_real_changes_are_not():
@@ -104,15 +113,21 @@ def test_the_jvm_core_fails_when_python_and_java_disagree(vectors, tmp_path):
     changed["preprocessing"][1]["aligned_input"][7] += 1
     changed["attempts"][0]["steps"][5]["expected"]["decision"] = "accept"
     changed["quantization"][2]["expected"][0] += 1
+    changed["sessions"][0]["steps"][0]["expected"]["compared"] += 1
+    changed["enrollments"][0]["expected"]["accepted"] = False
+    changed["export_checks"][0]["expected"] = "threshold"
     path = tmp_path / "golden_vectors.json"
     path.write_text(json.dumps(changed))
     result = _run_jvm_tests(f"-Dgolden.vectors={path}")
     assert result.returncode != 0
     for test in ("alignedAndBoxCropsMatchTrainingPixelForPixel",
                  "attemptSequencesGiveTheSameDecisionsAndLockouts",
-                 "int8QuantisationRoundsHalfToEvenAndSaturates"):
+                 "int8QuantisationRoundsHalfToEvenAndSaturates",
+                 "attemptSessionsCompareAtMostTheCapAndCountOnce",
+                 "enrollmentsNeedThreeFacesOfOnePerson",
+                 "exportsAreCheckedAgainstTheEnrollmentAsInPython"):
         assert test in result.stdout, result.stdout[-4000:]
-    assert "3 tests failed" in result.stdout
+    assert "6 tests failed" in result.stdout
 
 
 def test_a_test_run_leaves_the_committed_file_untouched(vectors):

@@ -279,3 +279,68 @@ def test_atomic_path_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_
     assert ("fsync", file_inode) in events and ("fsync", folder_inode) in events
     assert (events.index(("fsync", file_inode)) < events.index(("replace", file_inode))
             < events.index(("fsync", folder_inode)))
+
+
+# Issue 22, point 4: no planted key. Each test below failed on ce966dc.
+
+NOBODY = 65534
+
+
+def _planted_key(tmp_path, generation=0, owner=None):
+    """A well-formed 0600 key record for the store, put in place before the first save."""
+    store_path = os.path.realpath(tmp_path / "store" / "templates.json")
+    key_file = tmp_path / "keys" / "templates.key"
+    key_file.parent.mkdir(mode=0o700)
+    key_file.write_text(json.dumps({"store": store_path, "key": "ab" * 32,
+                                    "generation": generation}))
+    os.chmod(key_file, 0o600)
+    if owner is not None:
+        os.chown(key_file, owner, -1)
+    return key_file
+
+
+def test_a_key_file_of_another_account_is_refused(tmp_path, no_keyring):
+    _planted_key(tmp_path, owner=NOBODY)
+    with pytest.raises(TemplateStoreError, match=f"owned by uid {NOBODY}.*planted"):
+        _enroll(_store(tmp_path))
+    assert not os.path.exists(tmp_path / "store" / "templates.json")
+
+
+def test_a_key_found_before_the_first_save_is_never_adopted(tmp_path, no_keyring):
+    key_file = _planted_key(tmp_path)
+    planted = key_file.read_bytes()
+    with pytest.raises(TemplateStoreError, match="never adopts a key"):
+        _enroll(_store(tmp_path))
+    assert key_file.read_bytes() == planted
+    assert not os.path.exists(tmp_path / "store" / "templates.json")
+    os.remove(key_file)  # as the error says: a fresh key is then made
+    _enroll(_store(tmp_path))
+    assert json.loads(key_file.read_text())["key"] != "ab" * 32
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o1777])
+def test_a_key_folder_other_accounts_can_write_is_refused(tmp_path, no_keyring, mode):
+    store = _store(tmp_path)
+    _enroll(store)
+    os.chmod(tmp_path / "keys", mode)
+    with pytest.raises(TemplateStoreError, match="which other accounts can write"):
+        _enroll(store, "bo")
+
+
+def test_a_key_folder_of_another_account_is_refused(tmp_path, no_keyring):
+    store = _store(tmp_path)
+    _enroll(store)
+    os.chown(tmp_path / "keys", NOBODY, -1)
+    with pytest.raises(TemplateStoreError, match=f"owned by uid {NOBODY}"):
+        _enroll(store, "bo")
+
+
+def test_a_new_key_never_replaces_a_file_that_appeared_meanwhile(tmp_path, no_keyring):
+    # O_CREAT | O_EXCL: a key file planted between the read that found none and the save.
+    store_path = os.path.realpath(tmp_path / "store" / "templates.json")
+    key_store = keys.FileKeyStore(str(tmp_path / "keys" / "templates.key"), store_path)
+    key_file = _planted_key(tmp_path)
+    planted = key_file.read_bytes()
+    with pytest.raises(keys.KeyStoreError, match="never adopted"):
+        key_store.create(keys.new_record())
+    assert key_file.read_bytes() == planted

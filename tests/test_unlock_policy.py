@@ -1,10 +1,17 @@
 """The attempt policy (issue 10, point 8): backoff, cap, backwards clock, re-enrollment after
-20 failures, a device-wide budget. Pure logic with a fake clock: no model."""
+20 failures, a device-wide budget; (issue 22) the faces one attempt may compare, and the
+one-person rule of enrollment. Pure logic with a fake clock: no model."""
 
 import numpy as np
+import pytest
 
 from keras_dmtl.edge import policy as policy_module
+from keras_dmtl.edge.decision import COMPARISONS_PER_TEMPLATE
+from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
+from keras_dmtl.edge.decision import AttemptSession
 from keras_dmtl.edge.decision import verify_attempt
+from keras_dmtl.edge.enrollment import EnrollmentError
+from keras_dmtl.edge.enrollment import check_one_person
 from keras_dmtl.edge.policy import AttemptPolicy
 from keras_dmtl.edge.policy import new_state
 
@@ -90,3 +97,30 @@ def test_no_face_is_not_an_attempt_and_a_lockout_survives_in_the_state():
         _fail(policy)
     restarted = AttemptPolicy(policy.state, clock=clock)
     assert restarted.locked_for("ana") == 30.0
+
+
+# Issue 22: one attempt compares a bounded number of faces; an enrollment shows one person.
+
+def test_an_attempt_compares_at_most_the_cap_and_is_recorded_once():
+    policy = _policy(Clock())
+    session = AttemptSession(TEMPLATE, 0.5)
+    while session.open:
+        session.offer(STRANGER, "happy")
+    assert session.compared == MAX_FACES_PER_ATTEMPT
+    with pytest.raises(ValueError, match="start a new attempt"):
+        session.offer(TEMPLATE, "happy")  # the owner's face, one past the cap: not compared
+    assert session.decide(policy, "ana")["decision"] == "reject"
+    assert policy.failures("ana") == 1
+    with pytest.raises(ValueError, match="already decided"):
+        session.decide(policy, "ana")
+    assert COMPARISONS_PER_TEMPLATE == MAX_FACES_PER_ATTEMPT * policy_module.FAILURES_BEFORE_REENROLL
+
+
+def test_an_enrollment_of_two_people_names_its_least_similar_pair():
+    ana = [TEMPLATE + 0.1 * STRANGER, TEMPLATE, TEMPLATE - 0.1 * STRANGER]
+    check_one_person(ana, ["a1", "a2", "a3"], 0.9)
+    with pytest.raises(EnrollmentError, match="at least 3 images"):
+        check_one_person(ana[:2], ["a1", "a2"], 0.9)
+    bo = [STRANGER, STRANGER + 0.1 * TEMPLATE]
+    with pytest.raises(EnrollmentError, match=r"a2 and b1 score 0\.000 .* floor 0\.900"):
+        check_one_person(ana[:2] + bo, ["a1", "a2", "b1", "b2"], 0.9)

@@ -79,6 +79,31 @@ def decode_image(source):
     return decode_bytes(data, str(source))
 
 
+def check_encoded_image(data, name="image"):
+    """The size of an encoded image from its header, after the byte and pixel caps.
+
+    Reads the header only: a caller can check every image it was given before
+    decoding (or running a model on) any of them.
+
+    Args:
+        data: the encoded bytes.
+        name: names the image in the size error.
+
+    Returns:
+        (height, width), or None when the bytes are not a readable image.
+
+    Raises:
+        ImageTooLargeError: over `MAX_IMAGE_BYTES`, or a header that gives more
+            than `MAX_IMAGE_PIXELS`.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _over_byte_limit(name)
+    size = _header_size(data)
+    if size is not None:
+        check_image_size(*size, name=name)
+    return size
+
+
 def decode_bytes(data, name="image"):
     """Decodes an encoded image (JPEG, PNG, ...) held in memory to RGB uint8, or None.
 
@@ -93,12 +118,8 @@ def decode_bytes(data, name="image"):
         ImageTooLargeError: over `MAX_IMAGE_BYTES`, or a header that gives more
             than `MAX_IMAGE_PIXELS` (checked before decoding).
     """
-    if len(data) > MAX_IMAGE_BYTES:
-        raise _over_byte_limit(name)
-    size = _header_size(data)
-    if size is None:
+    if check_encoded_image(data, name) is None:
         return None
-    check_image_size(*size, name=name)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None

@@ -2,8 +2,9 @@
 
 Every expected value is computed by the code the Python runtime runs (alignment and
 preprocessing, template averaging, the attempt decision and the attempt policy,
-int8 quantisation, the manifest), and `android_demo/unlock-core`'s tests must
-reproduce each one:
+attempts of several faces under the per-attempt cap, the enrollment rules and the
+check of an export against an enrollment, int8 quantisation, the manifest), and
+`android_demo/unlock-core`'s tests must reproduce each one:
 
     python -m keras_dmtl.edge.golden_vectors   # rewrites the file below
 
@@ -25,8 +26,15 @@ from keras_dmtl.data.alignment import preprocess_crop
 from keras_dmtl.data.alignment import reference_landmarks
 from keras_dmtl.data.alignment import similarity_transform
 from keras_dmtl.data.records import EMOTION_EXPRESSIONS
+from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
+from keras_dmtl.edge.decision import AttemptSession
 from keras_dmtl.edge.decision import cosine_similarity
 from keras_dmtl.edge.decision import verify_attempt
+from keras_dmtl.edge.enrollment import MIN_ENROLL_IMAGES
+from keras_dmtl.edge.enrollment import EnrollmentError
+from keras_dmtl.edge.enrollment import export_mismatch
+from keras_dmtl.edge.enrollment import new_entry
+from keras_dmtl.edge.enrollment import weakest_pair
 from keras_dmtl.edge.litert_model import quantize
 from keras_dmtl.edge.manifest import input_spec
 from keras_dmtl.edge.policy import AttemptPolicy
@@ -109,10 +117,8 @@ def _template_cases(rng):
     return cases
 
 
-def _attempt_sequences(rng):
-    """Attempts (time, user, face or none, expression, challenge) and what each gets."""
-    enrolled = rng.normal(0, 1, (4, 8))
-    template = average_template(enrolled)
+def _faces(rng, template):
+    """Face embeddings drawn around a template: the owner's, and a stranger's."""
     owner = lambda: template + rng.normal(0, 0.15, 8)  # noqa: E731
 
     def stranger():
@@ -120,6 +126,14 @@ def _attempt_sequences(rng):
         vector = rng.normal(0, 1, 8)
         vector -= (vector @ template) * template
         return vector + rng.uniform(-0.4, 0.4) * np.linalg.norm(vector) * template
+    return owner, stranger
+
+
+def _attempt_sequences(rng):
+    """Attempts (time, user, face or none, expression, challenge) and what each gets."""
+    enrolled = rng.normal(0, 1, (4, 8))
+    template = average_template(enrolled)
+    owner, stranger = _faces(rng, template)
 
     # Each step: (time, face, expression, challenge) for "owner", or with a user name last.
     scripts = {
@@ -191,6 +205,117 @@ def _retry_each_lockout(stranger, failures):
     return script
 
 
+def _session_sequences(rng):
+    """Attempts of several faces each, at most `MAX_FACES_PER_ATTEMPT` compared, and what
+    each gets (its result and how many faces it compared)."""
+    template = average_template(rng.normal(0, 1, (4, 8)))
+    owner, stranger = _faces(rng, template)
+    # Each step: (time, [(face, expression), ...], challenge); [] is an attempt without a face.
+    scripts = {
+        # The owner's face after the cap is never compared: the attempt fails.
+        "owner_past_the_cap": [(0, [(stranger, "happy")] * MAX_FACES_PER_ATTEMPT
+                                + [(owner, "happy")], None),
+                               (1, [(owner, "happy")], None)],
+        # Accepted at the third face: the faces after it are not compared.
+        "accept_ends_the_attempt": [(0, [(stranger, "fear"), (stranger, "happy"),
+                                         (owner, "happy"), (stranger, "happy")], None)],
+        # Five faces, one failure: five such attempts lock the user out.
+        "one_failure_per_attempt": [(t, [(stranger, "happy")] * MAX_FACES_PER_ATTEMPT, None)
+                                    for t in range(5)] + [(5, [(owner, "happy")], None),
+                                                          (40, [(owner, "happy")], None)],
+        # No face compared: not an attempt.
+        "no_face": [(0, [], None), (1, [(stranger, "happy")], None), (2, [], None)],
+        # "Smile to unlock" over several faces: only a face with the smile is accepted.
+        "challenge": [(0, [(owner, "anger"), (owner, "neutral"), (owner, "happy")], "happy"),
+                      (1, [(owner, "anger")] * MAX_FACES_PER_ATTEMPT + [(owner, "happy")],
+                       "happy")],
+    }
+    threshold = 0.6
+    sequences = []
+    for name, script in scripts.items():
+        now = [0.0]
+        policy = AttemptPolicy(new_state(), clock=lambda: now[0])
+        steps = []
+        for time, faces, challenge in script:
+            now[0] = float(time)
+            faces = [(face().tolist(), expression) for face, expression in faces]
+            session = AttemptSession(template, threshold, challenge)
+            # As the runtime: a locked-out user's faces are not even run through the model.
+            locked = policy.reenroll_required("owner") or policy.locked_for("owner") > 0
+            for embedding, expression in [] if locked else faces:
+                if not session.open:
+                    break
+                session.offer(np.asarray(embedding), expression)
+            result = session.decide(policy, "owner")
+            steps.append({"time": now[0], "user": "owner", "challenge": challenge,
+                          "faces": [{"embedding": embedding, "expression": expression}
+                                    for embedding, expression in faces],
+                          "expected": dict(result, compared=session.compared)})
+        sequences.append({"name": name, "threshold": threshold,
+                          "max_faces": MAX_FACES_PER_ATTEMPT, "template": template.tolist(),
+                          "steps": steps})
+    return sequences
+
+
+def _enrollment_cases(rng):
+    """Enrollment embeddings and floors, and the entry made or why it is refused."""
+    first, second = rng.normal(0, 1, 8), rng.normal(0, 1, 8)
+    second -= (second @ first) / (first @ first) * first  # another person: orthogonal
+
+    def person(base, count):
+        return [(base / np.linalg.norm(base) + rng.normal(0, 0.1, 8)) * rng.uniform(0.5, 20)
+                for _ in range(count)]
+
+    alike = person(first, 3)
+    weakest = weakest_pair(alike)[2]
+    cases = {"one_person": (person(first, 4), 0.6),
+             "too_few": (person(first, MIN_ENROLL_IMAGES - 1), 0.6),
+             "two_people": (person(first, 2) + person(second, 2), 0.6),
+             "a_stranger_among_three": (person(first, 3) + person(second, 1), 0.6),
+             # The weakest pair decides: just over the floor passes, just under fails
+             # (1e-9 apart: the two runtimes' sums differ in their last bits).
+             "floor_just_under_the_weakest_pair": (alike, weakest - 1e-9),
+             "floor_just_over_the_weakest_pair": (alike, weakest + 1e-9)}
+    labels, digest = list(_EXPRESSIONS), "ab" * 32
+    result = []
+    for name, (embeddings, floor) in cases.items():
+        names = [f"image {index + 1}" for index in range(len(embeddings))]
+        try:
+            expected = {"accepted": True,
+                        "entry": new_entry(embeddings, names, digest, floor, False, labels)}
+        except EnrollmentError:
+            expected = {"accepted": False, "reason": "count"}
+            if len(embeddings) >= MIN_ENROLL_IMAGES:
+                i, j, similarity = weakest_pair(embeddings)
+                expected = {"accepted": False, "reason": "pair", "pair": [i, j],
+                            "similarity": similarity}
+        result.append({"name": name, "embeddings": [e.tolist() for e in embeddings],
+                       "floor": floor, "model_sha256": digest, "threshold_backed": False,
+                       "expression_labels": labels, "expected": expected})
+    return result
+
+
+def _export_checks(rng):
+    """An enrolled entry against exports that differ from it, and what is found."""
+    labels, digest = list(_EXPRESSIONS), "ab" * 32
+    entry = new_entry(list(rng.normal(0, 1, (3, 8)) * 0.01 + 1.0), ["1", "2", "3"], digest,
+                      0.78, True, labels)
+    before_the_record = {key: entry[key] for key in ("template", "images", "model_sha256")}
+    swapped = [labels[1], labels[0]] + labels[2:]
+    exports = {"the_same": (entry, digest, 0.78, labels),
+               "stricter_threshold": (entry, digest, 0.8, labels),
+               "looser_threshold": (entry, digest, 0.7799, labels),
+               "another_model": (entry, "cd" * 32, 0.78, labels),
+               "another_model_and_looser": (entry, "cd" * 32, 0.5, labels),
+               "swapped_labels": (entry, digest, 0.78, swapped),
+               "a_label_less": (entry, digest, 0.78, labels[:-1]),
+               "enrolled_before_the_record": (before_the_record, digest, 0.78, labels)}
+    return [{"name": name, "entry": checked, "model_sha256": model, "threshold": threshold,
+             "expression_labels": export_labels,
+             "expected": export_mismatch(checked, model, threshold, export_labels)}
+            for name, (checked, model, threshold, export_labels) in exports.items()]
+
+
 def _quantization_cases(rng):
     values = np.concatenate([rng.uniform(-10, 300, 40), [0.0, 255.0, 127.5, 0.5, 1.5, -0.5]])
     cases = []
@@ -220,6 +345,9 @@ def build_golden_vectors(seed=0):
         "templates": _template_cases(rng),
         "attempts": _attempt_sequences(rng),
         "quantization": _quantization_cases(rng),
+        "sessions": _session_sequences(rng),
+        "enrollments": _enrollment_cases(rng),
+        "export_checks": _export_checks(rng),
     }
 
 

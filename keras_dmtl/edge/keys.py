@@ -9,7 +9,10 @@ Two places, chosen by `open_key_store`:
 - the OS keyring (the `keyring` package: Secret Service, macOS Keychain, Windows
   Credential Locker), service "keras_dmtl", one entry per store (its real path);
 - a key file given explicitly (`--key_file` or the KERAS_DMTL_KEY_FILE variable) for
-  headless machines: owner-only (0600), outside the store's folder.
+  headless machines: outside the store's folder, owned by this account and owner-only
+  (0600), in a folder owned by this account (or root) that no other account can write
+  (as ssh's StrictModes asks of `~/.ssh`). A new key is made with fresh randomness
+  and created with O_CREAT | O_EXCL: a file found in its place is never adopted.
 
 With neither a keyring backend nor a key file there is no safe place for the key,
 and the store refuses to open (fail closed) instead of writing the key beside it.
@@ -76,8 +79,27 @@ def _decode(text, where, store_path):
                         "verified without its key; restore the key from a backup.")
 
 
+def _check_folder(folder, where):
+    """Refuses a key folder that another account could change (replace the key in).
+
+    Raises:
+        KeyStoreError: the folder is owned by another account (not root), or is
+            writable by its group or by others.
+    """
+    status = os.stat(folder)
+    if status.st_uid not in (os.geteuid(), 0):
+        raise KeyStoreError(f"{where} is in {folder}, owned by uid {status.st_uid}: its owner "
+                            "could replace the key. Keep the key file in a folder owned by "
+                            "this account (or root) that only its owner can write.")
+    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise KeyStoreError(f"{where} is in {folder}, which other accounts can write (mode "
+                            f"{stat.S_IMODE(status.st_mode):o}): they could replace the key. "
+                            f"Run chmod go-w {folder}, or keep the key file in a private folder "
+                            "(mode 700).")
+
+
 class FileKeyStore:
-    """The key record in an owner-only file outside the store's folder.
+    """The key record in an owner-only file of this account, outside the store's folder.
 
     Args:
         key_path: the key file (created on the first save).
@@ -96,18 +118,24 @@ class FileKeyStore:
         self.where = f"key file {self.key_path}"
 
     def read(self):
-        """The key record, or None when the file does not exist yet."""
+        """The key record, or None when the file does not exist yet.
+
+        Raises:
+            KeyStoreError: the file or its folder could have been written by another
+                account (see `_check_folder`, `_check_file`), or it is malformed.
+        """
+        folder = os.path.dirname(self.key_path)
         try:
-            status = os.stat(self.key_path)
+            _check_folder(folder, self.where)
+            # O_NOFOLLOW, O_NONBLOCK: neither a link nor a FIFO put in its place is followed.
+            descriptor = os.open(self.key_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise KeyStoreError(f"{self.where}: {error.strerror}.") from None
-        if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyStoreError(f"{self.where} can be read or written by other accounts "
-                                f"(mode {stat.S_IMODE(status.st_mode):o}); run chmod 600 on it.")
         try:
-            with open(self.key_path) as stream:
+            with os.fdopen(descriptor, encoding="utf-8") as stream:
+                self._check_file(os.fstat(stream.fileno()))
                 text = stream.read()
         except (OSError, UnicodeDecodeError) as error:
             raise KeyStoreError(f"{self.where} is unreadable ({error}).") from None
@@ -116,10 +144,51 @@ class FileKeyStore:
                                 "truncated): restore it; the store cannot be verified without it.")
         return _decode(text, self.where, self.store_path)
 
-    def write(self, record):
-        """Saves the record atomically, owner-only."""
+    def _check_file(self, status):
+        """Refuses a key file that is not this account's own, owner-only, regular file."""
+        if not stat.S_ISREG(status.st_mode):
+            raise KeyStoreError(f"{self.where} is not a regular file: remove it if you did not "
+                                "put it there.")
+        if status.st_uid != os.geteuid():
+            raise KeyStoreError(
+                f"{self.where} is owned by uid {status.st_uid}, not by this account (uid "
+                f"{os.geteuid()}): another account could have planted it to forge the store. "
+                "Remove it if you did not make it; chown it to this account if you did.")
+        if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyStoreError(f"{self.where} can be read or written by other accounts "
+                                f"(mode {stat.S_IMODE(status.st_mode):o}); run chmod 600 on it.")
+
+    def create(self, record):
+        """Writes the first record of a new key; never replaces or adopts an existing file.
+
+        Raises:
+            KeyStoreError: a file appeared at the key's path (O_CREAT | O_EXCL), or
+                the folder is unsafe.
+        """
         folder = os.path.dirname(self.key_path)
         os.makedirs(folder, mode=0o700, exist_ok=True)
+        _check_folder(folder, self.where)
+        try:
+            descriptor = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyStoreError(f"{self.where} appeared while a new key was being made for "
+                                f"{self.store_path}: a file found in its place is never "
+                                "adopted. Remove it if you did not make it, then try "
+                                "again.") from None
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(_encode(record, self.store_path))
+            stream.flush()
+            os.fsync(stream.fileno())
+        folder_descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(folder_descriptor)  # the new name survives a power loss
+        finally:
+            os.close(folder_descriptor)
+
+    def write(self, record):
+        """Replaces the record atomically, owner-only."""
+        folder = os.path.dirname(self.key_path)
+        _check_folder(folder, self.where)
         with atomic_path(self.key_path) as temporary:
             with open(temporary, "w") as stream:
                 stream.write(_encode(record, self.store_path))
@@ -147,6 +216,10 @@ class KeyringKeyStore:
         except keyring.errors.KeyringError as error:
             raise KeyStoreError(f"{self.where} is unreadable ({error}).") from None
         return None if text is None else _decode(text, self.where, self.store_path)
+
+    def create(self, record):
+        """Writes the first record of a new key (the store's lock keeps others out)."""
+        self.write(record)
 
     def write(self, record):
         """Saves the record, then reads it back: a backend that drops it fails here."""

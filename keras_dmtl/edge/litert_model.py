@@ -29,6 +29,10 @@ class LiteRTFaceModel:
         self._runner = self._interpreter.get_signature_runner("serving_default")
         self._input = self._runner.get_input_details()["images"]
 
+    def output_shape(self, name):
+        """The shape of the signature's output `name` for a batch of one (a tuple)."""
+        return tuple(int(n) for n in self._runner.get_output_details()[name]["shape"])
+
     def __call__(self, images):
         """Runs a batch image by image; returns a dict of stacked outputs.
 

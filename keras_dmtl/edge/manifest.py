@@ -93,9 +93,11 @@ def parse_manifest(manifest, model_format):
     channels = _field(spec, "channels", "input", lambda v: v in (1, 3) and _is_int(v), "1 or 3")
     margin = _field(spec, "face_margin", "input",
                     lambda v: type(v) in (int, float) and 0 <= v < 2, "a number in [0, 2)")
+    # Distinct: seven times "happy" would pass a smile challenge with any face.
     labels = _field(manifest, "expression_labels", "",
-                    lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
-                    "a non-empty list of strings")
+                    lambda v: (isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+                               and len(set(v)) == len(v)),
+                    "a non-empty list of distinct strings")
     formats = _field(manifest, "formats", "", lambda v: isinstance(v, dict), "an object")
     if model_format not in formats:
         # repr: format names come from the file, and the error must stay one line.
@@ -120,6 +122,22 @@ def parse_manifest(manifest, model_format):
             "expression_labels": labels, "file": model_file, "sha256": digest,
             "threshold": threshold, "threshold_backed": backed,
             "calibration": calibration if isinstance(calibration, dict) else {}}
+
+
+def check_label_count(labels, classes):
+    """Refuses expression labels that do not name the model's expression classes one to one.
+
+    Args:
+        labels: the manifest's expression labels.
+        classes: the number of expression classes the model outputs.
+
+    Raises:
+        ManifestError: the counts differ.
+    """
+    if len(labels) != classes:
+        raise ManifestError(f"manifest.json lists {len(labels)} expression label(s) but the model "
+                            f"outputs {classes} expression classes: the manifest does not belong "
+                            "to this model; export the model again with export/export_model.py.")
 
 
 def load_manifest(export_dir, model_format):

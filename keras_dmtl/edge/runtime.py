@@ -5,7 +5,6 @@ TensorFlow), and shares the alignment and preprocessing code with training
 (`keras_dmtl.data.loading.face_crop`).
 """
 
-import os
 import re
 
 import numpy as np
@@ -13,16 +12,23 @@ import numpy as np
 from keras_dmtl.data.detection import ScaledDetector
 from keras_dmtl.data.detection import TrackingDetector
 from keras_dmtl.data.detection import make_detector
-from keras_dmtl.data.loading import decode_image
 from keras_dmtl.data.loading import face_crop
-from keras_dmtl.edge.decision import accepts
+from keras_dmtl.edge import enrollment
+from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
+from keras_dmtl.edge.decision import AttemptSession
 from keras_dmtl.edge.decision import verify_attempt
+from keras_dmtl.edge.enrollment import EnrollmentError
+from keras_dmtl.edge.enrollment import export_mismatch
+from keras_dmtl.edge.enrollment import new_entry
+from keras_dmtl.edge.image_files import check_image_file
+from keras_dmtl.edge.image_files import read_image
+from keras_dmtl.edge.interrupts import deferred_interrupts
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.edge.manifest import check_label_count
 from keras_dmtl.edge.manifest import check_threshold
 from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.edge.policy import AttemptPolicy
 from keras_dmtl.edge.templates import TemplateStore
-from keras_dmtl.edge.templates import average_template
 
 # User names: 1-64 of letters, digits, ".", "_", "-", starting with a letter or digit
 # (no paths, spaces or control characters; they are keys of the store and of logs).
@@ -41,16 +47,8 @@ class NoFaceError(ValueError):
     """No face was found in an image."""
 
 
-class ImageError(ValueError):
-    """An image path that is missing, empty or not a readable image."""
-
-
-class EnrollmentError(ValueError):
-    """An enrollment the policy refuses (already enrolled, locked out)."""
-
-
 class TemplateMismatchError(ValueError):
-    """A user's template was not made by this model, or no template exists."""
+    """No template exists, or it was enrolled with another model, threshold or labels."""
 
 
 def check_user_name(user):
@@ -61,23 +59,23 @@ def check_user_name(user):
     return user
 
 
-def read_image(path):
-    """The RGB pixels of an image file.
+def check_attempt_images(images):
+    """Refuses more images than one attempt may compare (`MAX_FACES_PER_ATTEMPT`).
 
     Raises:
-        ImageError: the file is missing, empty or not an image.
-        keras_dmtl.data.detection.ImageTooLargeError: over the size caps.
+        ValueError: saying the cap and why.
     """
-    try:
-        size = os.stat(path).st_size
-    except OSError as error:
-        raise ImageError(f"{path}: {error.strerror}.") from None
-    if size == 0:
-        raise ImageError(f"{path}: the file is empty (0 bytes).")
-    image = decode_image(path)
-    if image is None:
-        raise ImageError(f"{path}: not a readable image (PNG, JPEG, BMP, WebP, TIFF ...).")
-    return image
+    if len(images) > MAX_FACES_PER_ATTEMPT:
+        raise ValueError(f"verify compares at most {MAX_FACES_PER_ATTEMPT} faces per attempt "
+                         f"(each is one guess), got {len(images)} images: pass at most "
+                         f"{MAX_FACES_PER_ATTEMPT}.")
+
+
+def _check_paths(images):
+    """Checks every image path before any model runs (arrays are checked when cropped)."""
+    for image in images:
+        if isinstance(image, str):
+            check_image_file(image)
 
 
 def frame_detectors(spec, max_detect_side=MAX_DETECT_SIDE, redetect_every=REDETECT_EVERY):
@@ -141,9 +139,14 @@ class FaceUnlock:
             frame). Every frame's face still goes through the model and the decision.
         threshold: overrides the manifest's calibrated threshold (another
             operating point: lower accepts more, including impostors); finite,
-            in (-1, 1].
+            in (-1, 1]. At verify it may only be stricter than the threshold the
+            user enrolled with.
         clock: time source of the attempt policy.
         key_file: where the store's key lives when there is no OS keyring.
+
+    Raises:
+        ManifestError: the export cannot be trusted, or its expression labels do
+            not match the model's expression classes.
     """
 
     def __init__(self, export_dir, store_path, model_format="tflite_int8", detector="haar",
@@ -151,13 +154,19 @@ class FaceUnlock:
                  redetect_every=REDETECT_EVERY):
         manifest = load_manifest(export_dir, model_format)
         self.model = LiteRTFaceModel(manifest["file"])
-        self.model_sha256 = manifest["sha256"]
-        self.threshold = (manifest["threshold"] if threshold is None
-                          else check_threshold(threshold, "--threshold"))
-        # Whether the export's threshold was shown to meet its target FAR.
-        self.threshold_backed = manifest["threshold_backed"]
-        self.calibration = manifest["calibration"]
         self.labels = manifest["expression_labels"]
+        check_label_count(self.labels, self.model.output_shape("expression_probabilities")[-1])
+        self.model_format = model_format
+        self.model_sha256 = manifest["sha256"]
+        self.export_threshold = manifest["threshold"]
+        self.threshold_is_explicit = threshold is not None
+        self.threshold = (self.export_threshold if threshold is None
+                          else check_threshold(threshold, "--threshold"))
+        # Whether the threshold in force meets the export's target FAR (as its
+        # manifest says): the export's own when backed, or a stricter one.
+        self.threshold_backed = (manifest["threshold_backed"]
+                                 and self.threshold >= self.export_threshold)
+        self.calibration = manifest["calibration"]
         self.image_size = manifest["height"]
         self.channels = manifest["channels"]
         self.face_margin = manifest["face_margin"]
@@ -198,22 +207,31 @@ class FaceUnlock:
         return AttemptPolicy(contents["attempts"], **self._policy_args)
 
     def enroll(self, user, images, replace=False):
-        """Enrolls `user` from several images; returns how many were used.
+        """Enrolls `user` from several images of one person; returns how many were used.
 
         Args:
             user: a valid user name (`check_user_name`).
-            images: RGB arrays or paths; each must show a face.
+            images: at least `enrollment.MIN_ENROLL_IMAGES` RGB arrays or paths;
+                each must show a face, every pair as similar as the threshold in
+                force asks (`enrollment.new_entry`).
             replace: allow replacing an enrolled user's template.
 
         Raises:
-            EnrollmentError: the user is enrolled and `replace` is False, or the
-                user (or the device) is locked out.
+            EnrollmentError: too few images, images that may show two people, the
+                user is enrolled and `replace` is False, or the user (or the
+                device) is locked out.
+            ImageError, NoFaceError: an image is unreadable or shows no face.
         """
         check_user_name(user)
-        if not images:
-            raise ValueError("enroll needs at least one image.")
+        images = list(images)
+        enrollment.check_image_count(len(images))
+        _check_paths(images)
         # The model runs outside the store's lock; the checks run under it.
-        template = average_template([self.analyse(image)["embedding"] for image in images])
+        embeddings = [self.analyse(image)["embedding"] for image in images]
+        names = [image if isinstance(image, str) else f"image {index + 1}"
+                 for index, image in enumerate(images)]
+        entry = new_entry(embeddings, names, self.model_sha256, self.threshold,
+                          self.threshold_backed, self.labels)
         with self.store.open() as contents:
             if user in contents["users"] and not replace:
                 raise EnrollmentError(f"--user={user} is already enrolled: pass --replace to "
@@ -223,8 +241,7 @@ class FaceUnlock:
             if locked > 0:
                 raise EnrollmentError(f"--user={user} is locked out for {locked:.0f} s more: "
                                       "enrollment is refused until the lockout ends.")
-            contents["users"][user] = {"template": template.tolist(), "images": len(images),
-                                       "model_sha256": self.model_sha256}
+            contents["users"][user] = entry
             policy.forget(user)
         return len(images)
 
@@ -234,17 +251,46 @@ class FaceUnlock:
         return {"expression": result["expression"],
                 "confidence": result["expression_confidence"]}
 
-    def _template(self, contents, user):
+    def enrolled(self, user):
+        """The user's store entry, checked against this export (see `verify_session`).
+
+        Raises:
+            TemplateMismatchError: as `verify_session`.
+        """
+        with self.store.open() as contents:
+            return self._enrolled(contents, user)
+
+    def _enrolled(self, contents, user):
         entry = contents["users"].get(user)
         if entry is None:
             raise TemplateMismatchError(f"--user={user} is not enrolled: run enroll first.")
-        if entry["model_sha256"] != self.model_sha256:
-            raise TemplateMismatchError(
-                f"--user={user} was enrolled with another model (sha256 "
-                f"{entry['model_sha256'][:12]}..., this one is {self.model_sha256[:12]}...): "
-                "templates of different models cannot be compared; re-enroll with "
-                "enroll --replace.")
-        return np.asarray(entry["template"])
+        problem = export_mismatch(entry, self.model_sha256, self.threshold, self.labels)
+        if problem is not None:
+            raise TemplateMismatchError(self._mismatch_message(problem, user, entry))
+        return entry
+
+    def _mismatch_message(self, problem, user, entry):
+        """One line: why `user`'s template cannot be used with this export, and what to do."""
+        changed = "the export was changed since: restore it, or re-enroll with enroll --replace"
+        if problem == enrollment.UNRECORDED:
+            return (f"--user={user} was enrolled before enrollment recorded the export's "
+                    "threshold and expression labels, so this export cannot be checked against "
+                    "it: re-enroll with enroll --replace.")
+        if problem == enrollment.MODEL:
+            return (f"--user={user} was enrolled with another model (sha256 "
+                    f"{entry['model_sha256'][:12]}..., this one is {self.model_sha256[:12]}...): "
+                    "templates of different models cannot be compared; re-enroll with "
+                    "enroll --replace.")
+        if problem == enrollment.THRESHOLD and self.threshold_is_explicit:
+            return (f"--threshold={self.threshold:g} is looser than the threshold "
+                    f"{entry['threshold']:g} --user={user} enrolled with: an explicit threshold "
+                    f"may only be stricter; pass at least {entry['threshold']:g}, or none.")
+        if problem == enrollment.THRESHOLD:
+            return (f"the export's threshold {self.threshold:g} (manifest.json formats."
+                    f"{self.model_format}.threshold) is looser than the {entry['threshold']:g} "
+                    f"--user={user} enrolled with: {changed}.")
+        return (f"the export's expression labels {self.labels!r:.200} differ from the "
+                f"{entry['expression_labels']!r:.200} --user={user} enrolled with: {changed}.")
 
     def verify(self, user, image, challenge=None):
         """Decides whether `image` shows `user`: one attempt (see `verify_session`)."""
@@ -253,34 +299,57 @@ class FaceUnlock:
     def verify_session(self, user, frames, challenge=None):
         """Decides one unlock attempt from one or more frames (images or a camera).
 
-        Frames are looked at until one is accepted; the session then counts as
-        one attempt: accepted if a frame was, else one failure (or "no face" when
+        Faces are compared until one is accepted, at most `MAX_FACES_PER_ATTEMPT`
+        of them (frames without a face do not count); the session then counts as
+        one attempt: accepted if a face was, else one failure (or "no face" when
         no frame had a face). A camera gives ~30 frames a second: counting each
-        would lock the owner out as soon as a stranger glanced at it.
+        would lock the owner out as soon as a stranger glanced at it. A list of
+        image paths is checked in full before any model runs; once a face was
+        compared, the attempt is recorded whatever happens after (an unreadable
+        frame, Ctrl-C, SIGTERM under `interrupts.sigterm_raises`).
 
         Args:
             user: an enrolled user.
-            frames: RGB arrays or image paths (any iterable, read lazily).
+            frames: RGB arrays or image paths: a list or tuple of at most
+                `MAX_FACES_PER_ATTEMPT`, or any iterable read lazily (a camera).
             challenge: an expression the face must show to be accepted (liveness,
                 e.g. "happy" for "smile to unlock"), or None.
 
         Returns:
-            dict: decision ("accept", "reject", "locked", "no face"), similarity,
-            threshold, expression, the lockout seconds in force and whether the
-            user must re-enroll.
+            dict: decision ("accept", "reject", "locked", "no face"), the lockout
+            seconds in force and whether the user must re-enroll; for a decided
+            attempt also similarity, threshold, expression and challenge_met
+            (not for whoever asks for the unlock: see the CLI's output).
 
         Raises:
-            TemplateMismatchError: not enrolled, or enrolled with another model.
+            ValueError: a list of more than `MAX_FACES_PER_ATTEMPT` frames.
+            TemplateMismatchError: not enrolled, or enrolled with another model,
+                a looser threshold or other expression labels.
             ImageError: a frame path is not a readable image.
         """
+        if isinstance(frames, (list, tuple)):
+            check_attempt_images(frames)
+            _check_paths(frames)
         with self.store.open() as contents:
-            template = self._template(contents, user)
+            template = np.asarray(self._enrolled(contents, user)["template"])
             policy = self._policy(contents)
             if policy.reenroll_required(user) or policy.locked_for(user) > 0:
                 # Locked out: the face is not even run through the model.
                 return verify_attempt(policy, user, template, None, None, self.threshold,
                                       challenge)
-        chosen, best = None, -np.inf
+        session = AttemptSession(template, self.threshold, challenge)
+        try:
+            self._compare(frames, session)
+        finally:
+            # Reloaded under the lock: attempts and enrollments made meanwhile count.
+            # Runs on any exit: a compared face is never a free guess.
+            with deferred_interrupts(), self.store.open() as contents:
+                template = np.asarray(self._enrolled(contents, user)["template"])
+                result = session.decide(self._policy(contents), user, template)
+        return result
+
+    def _compare(self, frames, session):
+        """Offers the faces of `frames` to `session` until it closes or frames run out."""
         if self.tracker is not None:
             self.tracker.reset()  # a new stream: nothing is known of where the face is
         for frame in frames:
@@ -288,16 +357,6 @@ class FaceUnlock:
                 analysis = self.analyse(frame, self.tracker)
             except NoFaceError:
                 continue
-            accepted, similarity, _ = accepts(template, analysis["embedding"],
-                                              analysis["expression"], self.threshold, challenge)
-            if accepted or similarity > best:
-                chosen, best = analysis, similarity
-            if accepted:
-                break
-        # Reloaded under the lock: attempts and enrollments made meanwhile count.
-        with self.store.open() as contents:
-            template = self._template(contents, user)
-            return verify_attempt(self._policy(contents), user, template,
-                                  None if chosen is None else chosen["embedding"],
-                                  None if chosen is None else chosen["expression"],
-                                  self.threshold, challenge)
+            session.offer(analysis["embedding"], analysis["expression"])
+            if not session.open:
+                break  # accepted, or the cap: no further frame is read

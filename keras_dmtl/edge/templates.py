@@ -7,8 +7,9 @@ refused. Each save bumps a generation counter kept both in the store and with th
 key: an older copy of the store (which would clear lockouts) or a deleted store is
 refused. A file lock (`filelock`) is held from load to save, so that concurrent
 attempts are all counted and a verify's save cannot erase a concurrent enrollment.
-Templates are normalised embeddings only, never images, each with the sha256 of
-the model that made it.
+Templates are normalised embeddings only, never images, each with what the
+decision depends on: the sha256 of the model that made it, the threshold in force
+and the expression labels (`keras_dmtl.edge.enrollment`).
 """
 
 import contextlib
@@ -71,6 +72,15 @@ _TEMPLATE_FIELDS = {
     "images": lambda v: type(v) is int and v > 0,
     "model_sha256": lambda v: isinstance(v, str) and _HEX_DIGEST.fullmatch(v) is not None,
 }
+# Recorded at enrollment (`keras_dmtl.edge.enrollment.new_entry`); entries
+# written before they were are loaded (so that they can be re-enrolled) and refused
+# by verify.
+_ENROLLED_EXPORT_FIELDS = {
+    "threshold": lambda v: _is_number(v) and -1.0 < v <= 1.0,
+    "threshold_backed": lambda v: type(v) is bool,
+    "expression_labels": lambda v: (isinstance(v, list) and len(v) > 0
+                                    and all(isinstance(x, str) for x in v)),
+}
 _ATTEMPT_FIELDS = {
     "failures": lambda v: type(v) is int and v >= 0,
     "locked_from": _is_number,
@@ -90,6 +100,8 @@ def payload_problem(payload):
         return "its payload has no \"users\" object"
     for name, entry in users.items():
         problem = _entry_problem(entry, _TEMPLATE_FIELDS)
+        if problem is None and any(field in entry for field in _ENROLLED_EXPORT_FIELDS):
+            problem = _entry_problem(entry, _ENROLLED_EXPORT_FIELDS)
         if problem:
             return f"user {name!r} {problem}"
     if not isinstance(attempts, dict) or not isinstance(attempts.get("users"), dict):
@@ -122,7 +134,8 @@ class TemplateStore:
         """Locks the store, loads it fresh, yields its contents, saves them if changed.
 
         Yields:
-            dict: {"users": {name: {"template", "images", "model_sha256"}},
+            dict: {"users": {name: {"template", "images", "model_sha256",
+            "threshold", "threshold_backed", "expression_labels"}},
             "attempts": the `AttemptPolicy` state}; change it in place. Nothing
             is saved when the block raises.
 
@@ -161,6 +174,15 @@ class TemplateStore:
                     f"{record.generation} times: it was deleted or moved, which would clear "
                     f"every lockout. Restore it; or, to start over (losing every enrollment "
                     "and lockout), remove its key too.")
+            if record is not None:
+                # A new store gets a new key (`_save`): one found in place may be known to
+                # whoever put it there.
+                raise TemplateStoreError(
+                    f"{self.path} does not exist yet, but the {where} already holds a key "
+                    "for it: a new store never adopts a key it finds (another account may "
+                    "have planted it to forge the store, or a first enrollment was "
+                    "interrupted). Remove that key if you did not expect it, then enroll "
+                    "again.")
             return {"users": {}, "attempts": new_state()}, 0
         if record is None:
             raise TemplateStoreError(f"{self.path} exists but its key is not in the {where}: "
@@ -216,9 +238,9 @@ class TemplateStore:
 
     def _save(self, contents, record, generation, keys):
         if record is None:
-            # The key must exist before a store signed with it does.
+            # The key must exist before a store signed with it does; it is new, never adopted.
             record = new_record()
-            keys.write(record)
+            keys.create(record)
         generation = max(generation, record.generation) + 1
         payload = json.dumps(dict(contents, generation=generation), sort_keys=True)
         envelope = json.dumps({"format": STORE_FORMAT, "payload": payload,

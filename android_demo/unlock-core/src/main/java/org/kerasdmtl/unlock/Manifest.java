@@ -7,6 +7,7 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -70,6 +71,11 @@ public final class Manifest {
     for (JsonElement label : array(root, "expression_labels")) {
       labels.add(label.getAsString());
     }
+    // Distinct: seven times "happy" would pass a smile challenge with any face.
+    if (labels.isEmpty() || new HashSet<>(labels).size() != labels.size()) {
+      throw new IllegalArgumentException("manifest.json: \"expression_labels\" must be a "
+          + "non-empty list of distinct strings, got " + labels);
+    }
     expressionLabels = Collections.unmodifiableList(labels);
     embeddingSize = integer(root, "embedding_size");
     targetFar = number(root, "target_far");
@@ -121,6 +127,18 @@ public final class Manifest {
           + format.threshold);
     }
     return format;
+  }
+
+  /**
+   * Refuses expression labels that do not name the model's expression classes one to one
+   * (call when the model is loaded, with the size of its expression_probabilities output).
+   */
+  public void checkLabelCount(int classes) {
+    if (expressionLabels.size() != classes) {
+      throw new IllegalArgumentException("manifest.json lists " + expressionLabels.size()
+          + " expression label(s) but the model outputs " + classes + " expression classes: the "
+          + "manifest does not belong to this model; export the model again");
+    }
   }
 
   /** The template landmarks for a {@code size} x {@code size} crop. */

@@ -5,11 +5,72 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /** What the golden vectors do not cover: persistence, errors and the enrollment gate. */
 class CoreBehaviourTest {
+
+  @Test
+  void anAttemptEndedByAnErrorStillCountsItsComparedFace() {
+    AttemptPolicy policy = new AttemptPolicy(() -> 0.0);
+    double[] template = {1, 0, 0, 0};
+    assertThrows(IllegalStateException.class, () -> {
+      try (AttemptSession session = new AttemptSession(policy, "ana", template, 0.5, null)) {
+        session.offer(new double[] {0, 1, 0, 0}, "happy");
+        throw new IllegalStateException("the camera stopped");
+      }
+    });
+    assertEquals(1, policy.failures("ana"));
+    AttemptSession decided = new AttemptSession(policy, "ana", template, 0.5, null);
+    decided.decide();
+    decided.close();  // decided once: closing does not count it again
+    assertThrows(IllegalStateException.class, decided::decide);
+    assertEquals(1, policy.failures("ana"));
+  }
+
+  @Test
+  void aFaceOverTheCapIsNeverCompared() {
+    AttemptPolicy policy = new AttemptPolicy(() -> 0.0);
+    double[] template = {1, 0, 0, 0};
+    AttemptSession session = new AttemptSession(policy, "ana", template, 0.5, null);
+    while (session.isOpen()) {
+      session.offer(new double[] {0, 1, 0, 0}, "happy");
+    }
+    assertThrows(IllegalStateException.class, () -> session.offer(template, "happy"));
+    assertEquals(UnlockDecision.REJECT, session.decide().decision);
+    assertEquals(AttemptSession.MAX_FACES_PER_ATTEMPT * AttemptPolicy.FAILURES_BEFORE_REENROLL,
+        AttemptSession.COMPARISONS_PER_TEMPLATE);
+  }
+
+  @Test
+  void manifestLabelsMustBeDistinctAndNameTheModelsClasses() {
+    String json = "{\"input\": {\"height\": 24, \"width\": 24, \"channels\": 1, "
+        + "\"face_margin\": 0.2, \"landmark_template\": [[0,0],[1,0],[0,1],[1,1],[0.5,0.5]]}, "
+        + "\"expression_labels\": LABELS, \"embedding_size\": 8, \"target_far\": 0.001, "
+        + "\"formats\": {}}";
+    IllegalArgumentException repeated = assertThrows(IllegalArgumentException.class,
+        () -> Manifest.parse(json.replace("LABELS", "[\"happy\", \"happy\"]")));
+    assertTrue(repeated.getMessage().contains("distinct"), repeated.getMessage());
+    Manifest one = Manifest.parse(json.replace("LABELS", "[\"happy\"]"));
+    IllegalArgumentException count = assertThrows(IllegalArgumentException.class,
+        () -> one.checkLabelCount(7));
+    assertTrue(count.getMessage().contains("1 expression label(s)"), count.getMessage());
+  }
+
+  @Test
+  void anEnrollmentRoundTripsThroughItsStoreEntry() {
+    List<double[]> faces = List.of(new double[] {1, 0.1, 0}, new double[] {1, 0, 0.1},
+        new double[] {1, -0.1, 0});
+    Enrollment enrolled = Enrollment.create(faces, "ab".repeat(32), 0.9, true, List.of("happy", "sad"));
+    Enrollment read = Enrollment.fromJson(enrolled.toJson());
+    assertNull(read.exportMismatch("ab".repeat(32), 0.95, List.of("happy", "sad")));
+    assertEquals(Enrollment.THRESHOLD, read.exportMismatch("ab".repeat(32), 0.5, List.of("happy", "sad")));
+    Enrollment.RefusedException tooFew = assertThrows(Enrollment.RefusedException.class,
+        () -> Enrollment.create(faces.subList(0, 2), "ab".repeat(32), 0.9, true, List.of("happy")));
+    assertTrue(tooFew.getMessage().contains("at least 3"), tooFew.getMessage());
+  }
 
   @Test
   void lockoutSurvivesARestartThroughThePersistedState() {

@@ -152,6 +152,99 @@ class GoldenVectorsTest {
   }
 
   @Test
+  void attemptSessionsCompareAtMostTheCapAndCountOnce() {
+    for (JsonElement element : golden.getAsJsonArray("sessions")) {
+      JsonObject sequence = element.getAsJsonObject();
+      String name = sequence.get("name").getAsString();
+      assertEquals(sequence.get("max_faces").getAsInt(), AttemptSession.MAX_FACES_PER_ATTEMPT, name);
+      double[] template = doubles(sequence.getAsJsonArray("template"));
+      double threshold = sequence.get("threshold").getAsDouble();
+      double[] now = {0.0};
+      AttemptPolicy policy = new AttemptPolicy(() -> now[0]);
+      int index = 0;
+      for (JsonElement stepElement : sequence.getAsJsonArray("steps")) {
+        JsonObject step = stepElement.getAsJsonObject();
+        now[0] = step.get("time").getAsDouble();
+        String user = step.get("user").getAsString();
+        AttemptSession session = new AttemptSession(policy, user, template, threshold,
+            nullableString(step, "challenge"));
+        // As the app: a locked-out user's faces are not even run through the model.
+        if (UnlockDecision.mayAttempt(policy, user)) {
+          for (JsonElement faceElement : step.getAsJsonArray("faces")) {
+            if (!session.isOpen()) {
+              break;
+            }
+            JsonObject face = faceElement.getAsJsonObject();
+            session.offer(doubles(face.getAsJsonArray("embedding")), face.get("expression").getAsString());
+          }
+        }
+        UnlockDecision result = session.decide();
+        JsonObject expected = step.getAsJsonObject("expected");
+        String where = name + " step " + index;
+        assertEquals(expected.get("decision").getAsString(), result.decision, where);
+        assertEquals(expected.get("compared").getAsInt(), session.compared(), where);
+        assertEquals(expected.get("lockout_seconds").getAsDouble(), result.lockoutSeconds, TOLERANCE, where);
+        assertEquals(expected.get("reenroll_required").getAsBoolean(), result.reenrollRequired, where);
+        if (expected.has("similarity")) {
+          assertEquals(expected.get("similarity").getAsDouble(), result.similarity, TOLERANCE, where);
+          assertEquals(expected.get("challenge_met").getAsBoolean(), result.challengeMet, where);
+        }
+        index++;
+      }
+    }
+  }
+
+  @Test
+  void enrollmentsNeedThreeFacesOfOnePerson() {
+    for (JsonElement element : golden.getAsJsonArray("enrollments")) {
+      JsonObject item = element.getAsJsonObject();
+      String name = item.get("name").getAsString();
+      List<double[]> embeddings = new ArrayList<>();
+      for (JsonElement row : item.getAsJsonArray("embeddings")) {
+        embeddings.add(doubles(row.getAsJsonArray()));
+      }
+      JsonObject expected = item.getAsJsonObject("expected");
+      Enrollment enrollment = null;
+      Enrollment.RefusedException refused = null;
+      try {
+        enrollment = Enrollment.create(embeddings, item.get("model_sha256").getAsString(),
+            item.get("floor").getAsDouble(), item.get("threshold_backed").getAsBoolean(),
+            strings(item.getAsJsonArray("expression_labels")));
+      } catch (Enrollment.RefusedException e) {
+        refused = e;
+      }
+      assertEquals(expected.get("accepted").getAsBoolean(), enrollment != null, name);
+      if (enrollment != null) {
+        JsonObject entry = expected.getAsJsonObject("entry");
+        JsonObject made = enrollment.toJson();
+        assertEquals(entry.keySet(), made.keySet(), name);
+        assertArrayEquals(doubles(entry.getAsJsonArray("template")), enrollment.template, TOLERANCE, name);
+        for (String key : new String[] {"images", "model_sha256", "threshold", "threshold_backed",
+            "expression_labels"}) {
+          assertEquals(entry.get(key), made.get(key), name + " " + key);
+        }
+      } else if (expected.get("reason").getAsString().equals("pair")) {
+        assertArrayEquals(ints(expected.getAsJsonArray("pair")), refused.pair, name);
+        assertEquals(expected.get("similarity").getAsDouble(), refused.similarity, TOLERANCE, name);
+      } else {
+        assertEquals("count", expected.get("reason").getAsString(), name);
+        assertEquals(null, refused.pair, name);
+      }
+    }
+  }
+
+  @Test
+  void exportsAreCheckedAgainstTheEnrollmentAsInPython() {
+    for (JsonElement element : golden.getAsJsonArray("export_checks")) {
+      JsonObject item = element.getAsJsonObject();
+      Enrollment enrolled = Enrollment.fromJson(item.getAsJsonObject("entry"));
+      String problem = enrolled.exportMismatch(item.get("model_sha256").getAsString(),
+          item.get("threshold").getAsDouble(), strings(item.getAsJsonArray("expression_labels")));
+      assertEquals(nullableString(item, "expected"), problem, item.get("name").getAsString());
+    }
+  }
+
+  @Test
   void int8QuantisationRoundsHalfToEvenAndSaturates() {
     int index = 0;
     for (JsonElement element : golden.getAsJsonArray("quantization")) {
@@ -184,6 +277,14 @@ class GoldenVectorsTest {
     double[] values = new double[array.size()];
     for (int i = 0; i < values.length; i++) {
       values[i] = array.get(i).getAsDouble();
+    }
+    return values;
+  }
+
+  private static int[] ints(JsonArray array) {
+    int[] values = new int[array.size()];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = array.get(i).getAsInt();
     }
     return values;
   }
