@@ -22,9 +22,11 @@ def _load(path):
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
 def test_each_config_file_validates_and_names_registered_plug_ins(path):
     config = _load(path).get_config()
-    if config.dataset != "auto":
-        assert config.data_dir is None  # the user names the dataset's folder
-        config.data_dir = "/path/to/dataset"
+    if config.dataset != "auto" and config.data_dir is None:
+        config.data_dir = "/path/to/dataset"  # the user names the dataset's folder
+    elif config.data_dir is not None:
+        # A recipe of several public sets names them, one format per source.
+        assert len(config.data_dir.split(",")) == len(config.dataset.split(","))
     config_lib.validate(config)
     assert config.backbone in backbones.available()
     assert config.weighting.name in weighting.available()

@@ -1,0 +1,71 @@
+"""The phone model on the public face sets: thousands of people, tens of thousands of expressions.
+
+    pip install -r requirements-teacher.txt        # the CC0 embedding teacher
+    python -m keras_dmtl.teachers.embed --data_dir="$(python -c 'from configs.public_faces \
+        import SOURCES; print(",".join(SOURCES))')" --cache_dir=data_cache      # once, hours
+    nohup python train.py --config=configs/public_faces.py > public.log 2>&1 &
+    python train.py --config=configs/public_faces.py --config.resume=True   # after a stop
+
+docs/data.md gives the commands that bring each set into /tmp/faces (set FACES to
+another folder with --config.data_dir). Each source labels what it has:
+
+| source | people | expressions | faces found by |
+| --- | --- | --- | --- |
+| LFW with expression labels (+ 8 IMFDB actors) | 5,600 (1,600 with >= 2 photos) | 8 classes, mostly neutral/happy | MTCNN on the 350 px photos |
+| CelebA subset | 299 | - | MTCNN on the photos |
+| Glint360K sample | 24 | - | aligned crops |
+| AR, IMM, UMIST (MATLAB arrays) | 99, 40, 20 | - | crops |
+| FER+ train split | - | 8 classes, 10 annotators' votes as soft targets | 48 px crops |
+
+Every face also gets dlib's CC0 ResNet embedding as the embedding target
+(`teacher.embeddings`): the one identity signal of the 25,000 FER+ faces and the
+sharpest for the LFW people with one photo. Splits are person-disjoint within each
+source; the standard test splits are never trained on: FER2013's test folder and
+FER+'s Test (and Valid) hold the same faces as FER2013's PublicTest/PrivateTest
+rows, so neither FER2013's train folder (the same faces as FER+'s Train) nor
+those are sources here. They are scored after training with
+`python -m keras_dmtl.export.transfer` (docs/results.md).
+"""
+
+import os
+
+from keras_dmtl.training.config import default_config
+from keras_dmtl.training.config import use_strategy
+
+FACES = "/tmp/faces"
+# (path under FACES, format, detector), in data_dir order.
+SOURCE_TABLE = (
+    ("lfw_expr", "lfw_expressions", "mtcnn"),
+    ("celeba", "celeba", "mtcnn"),
+    ("glint/datasets/celebrity_images", "lfw", "none"),
+    ("mat/faces/AR_II.mat", "matlab_faces", "none"),
+    ("mat/faces/IMM.mat", "matlab_faces", "none"),
+    ("mat/faces/UMIST.mat", "matlab_faces", "none"),
+    ("fer_plus/data/FER2013Train", "fer_plus", "none"),
+)
+SOURCES = tuple(os.path.join(FACES, path) for path, _, _ in SOURCE_TABLE)
+
+
+def get_config(strategy=None):
+    """Args: strategy: a weighting strategy whose arguments go in weighting.kwargs."""
+    config = default_config()
+    config.data_dir = ",".join(SOURCES)
+    config.dataset = ",".join(name for _, name, _ in SOURCE_TABLE)
+    config.detector = ",".join(detector for _, _, detector in SOURCE_TABLE)
+    # Most of the faces are gray (LFW's copy, FER); 64 px keeps an epoch of ~60,000
+    # faces near half an hour on two CPU cores.
+    config.backbone = "mobile"
+    config.image_size = 64
+    config.channels = 1
+    config.embedding_dim = 128  # the teacher's width
+    config.teacher.embeddings = "dlib_resnet"
+    config.teacher.mix = 1.0  # every face with a teacher vector learns from it
+    config.val_fraction = 0.1
+    config.test_fraction = 0.1
+    config.epochs = 12
+    config.batch_size = 64
+    config.out_dir = "runs/public_faces"
+    config.experiment.out_dir = "experiments/public_faces"
+    if strategy:
+        use_strategy(config, strategy)
+    return config
