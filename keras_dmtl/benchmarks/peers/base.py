@@ -1,0 +1,58 @@
+"""What a peer is: a photo in, an embedding and/or expression probabilities out."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class PeerOutput:
+    """What a peer found in one photo.
+
+    Attributes:
+        embedding: float (D,) unit vector, or None (no face, or no embedding).
+        expression: float (K,) probabilities over the peer's `expression_labels`,
+            or None.
+        raw: the peer's own vector where its decision reads it unnormalised
+            (face_recognition's distance), or None.
+    """
+
+    embedding: Optional[np.ndarray] = None
+    expression: Optional[np.ndarray] = None
+    raw: Optional[np.ndarray] = None
+
+
+class Peer(abc.ABC):
+    """A face model compared in the peers' table.
+
+    Attributes:
+        name: the row's name in the table.
+        expression_labels: canonical expression names of its outputs (empty: it
+            tags no expression).
+        threshold: its own default same-person cut-off on cosine similarity, or
+            None; the table reports FAR and TAR there.
+        distance_threshold: or, for peers whose default is a Euclidean distance on
+            unnormalised vectors (face_recognition's tolerance), that distance.
+    """
+
+    name: str = ""
+    expression_labels: Sequence[str] = ()
+    threshold: Optional[float] = None
+    distance_threshold: Optional[float] = None
+
+    @abc.abstractmethod
+    def analyse(self, image: np.ndarray) -> PeerOutput:
+        """Finds the face in an RGB uint8 photo and runs the model on it.
+
+        Returns:
+            `PeerOutput`; empty when no face was found.
+        """
+
+    def accepts(self, first: PeerOutput, second: PeerOutput, similarity: float) -> bool:
+        """The peer's own default decision on a pair (cosine `similarity` of the
+        unit embeddings; distance-based peers override it)."""
+        return self.threshold is not None and similarity >= self.threshold

@@ -1,0 +1,165 @@
+"""Every peer on the same photos: verification on the same pairs, expression on the
+same labelled faces, time per photo and per 640x480 frame.
+
+A peer that finds no face in a photo would otherwise be scored on easier pairs
+than the others: verification is scored over the photos in which every embedding
+peer found a face, expression over the labelled photos in which every
+expression peer did (each on the labels it knows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from keras_dmtl.benchmarks.peers.base import Peer
+from keras_dmtl.benchmarks.peers.base import PeerOutput
+from keras_dmtl.evaluation.expression import evaluate_expression
+from keras_dmtl.evaluation.verification import all_pair_scores
+from keras_dmtl.evaluation.verification import roc_auc
+from keras_dmtl.evaluation.verification import verification_all_pairs
+
+FRAME_WIDTH, FRAME_HEIGHT = 640, 480
+
+
+@dataclasses.dataclass
+class PeerRun:
+    """One peer's outputs on every photo, and its times (seconds)."""
+
+    peer: Peer
+    outputs: List[PeerOutput]
+    photo_seconds: List[float]
+    frame_seconds: List[float]
+
+
+def in_frame(image: np.ndarray, face_side: int = 200) -> np.ndarray:
+    """The photo scaled to `face_side` px high, centred on a gray 640x480 frame."""
+    image = np.stack([image] * 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    scale = face_side / image.shape[0]
+    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), face_side))
+    resized = resized[:, :FRAME_WIDTH]
+    frame = np.full((FRAME_HEIGHT, FRAME_WIDTH, 3), 128, np.uint8)
+    top = (FRAME_HEIGHT - resized.shape[0]) // 2
+    left = (FRAME_WIDTH - resized.shape[1]) // 2
+    frame[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    return frame
+
+
+def run_peer(peer: Peer, images: Sequence[np.ndarray], frames: int = 20) -> PeerRun:
+    """Runs `peer` on every photo, and times it on the first `frames` as 640x480 frames."""
+    outputs, photo_seconds, frame_seconds = [], [], []
+    for image in images:
+        start = time.perf_counter()
+        outputs.append(peer.analyse(image))
+        photo_seconds.append(time.perf_counter() - start)
+    for image in images[:frames]:
+        frame = in_frame(image)
+        start = time.perf_counter()
+        peer.analyse(frame)
+        frame_seconds.append(time.perf_counter() - start)
+    return PeerRun(peer, outputs, photo_seconds, frame_seconds)
+
+
+def _common(runs: Sequence[PeerRun], field: str) -> np.ndarray:
+    """Photos in which every peer that gives `field` gave it."""
+    giving = [run for run in runs if any(getattr(o, field) is not None for o in run.outputs)]
+    if not giving:
+        return np.zeros(0, np.int64)
+    count = len(runs[0].outputs)
+    return np.asarray([i for i in range(count)
+                       if all(getattr(run.outputs[i], field) is not None for run in giving)])
+
+
+def _verification(run: PeerRun, rows: np.ndarray, subjects: np.ndarray) -> Dict:
+    embeddings = np.stack([run.outputs[i].embedding for i in rows])
+    scores, is_same = all_pair_scores(embeddings, subjects[rows])
+    if not is_same.any() or is_same.all():
+        return {}
+    figures = {"auc": roc_auc(scores, is_same)}
+    figures.update(verification_all_pairs(embeddings, subjects[rows]))
+    # The peer's own default decision: FAR and TAR there.
+    first, second = np.triu_indices(len(rows), k=1)
+    accepted = np.asarray([run.peer.accepts(run.outputs[rows[a]], run.outputs[rows[b]], s)
+                           for a, b, s in zip(first, second, scores)])
+    if run.peer.threshold is not None or run.peer.distance_threshold is not None:
+        figures["far_at_default"] = float(accepted[~is_same].mean())
+        figures["tar_at_default"] = float(accepted[is_same].mean())
+    return figures
+
+
+def _expression(run: PeerRun, rows: np.ndarray, expressions: np.ndarray,
+                expression_names: Sequence[str]) -> Dict:
+    labels = list(run.peer.expression_labels)
+    truth = np.asarray([labels.index(expression_names[expressions[i]])
+                        if expression_names[expressions[i]] in labels else -1 for i in rows])
+    known = truth >= 0
+    if not known.any():
+        return {}
+    predicted = np.asarray([np.argmax(run.outputs[i].expression) for i in rows])[known]
+    result = evaluate_expression(truth[known], predicted, labels)
+    return {"expression_accuracy": result["accuracy"], "expression_macro_f1": result["macro_f1"],
+            "expression_images": int(known.sum())}
+
+
+def compare(runs: Sequence[PeerRun], subjects, expressions,
+            expression_names: Sequence[str]) -> List[Dict]:
+    """The table's rows: one per peer, scored on the photos every peer handled.
+
+    Args:
+        runs: `run_peer` of each peer, on the same photos in the same order.
+        subjects: (N,) person of each photo (pairs of one subject are genuine).
+        expressions: (N,) expression index into `expression_names`, -1 if none.
+        expression_names: the data's expression names.
+
+    Returns:
+        dicts: peer, faces_compared, auc, tar@far=0.001, far/tar at the peer's
+        default, expression accuracy and macro-F1 (where it tags expressions),
+        median ms per photo and per 640x480 frame.
+    """
+    subjects = np.asarray(subjects)
+    expressions = np.asarray(expressions)
+    verified = _common(runs, "embedding")
+    tagged = _common(runs, "expression")
+    tagged = tagged[expressions[tagged] >= 0] if len(tagged) else tagged
+    rows = []
+    for run in runs:
+        row = {"peer": run.peer.name,
+               "ms_per_photo": 1000 * float(np.median(run.photo_seconds)),
+               "ms_per_frame": (1000 * float(np.median(run.frame_seconds))
+                                if run.frame_seconds else None),
+               "faces_found": sum(o.embedding is not None or o.expression is not None
+                                  for o in run.outputs)}
+        if len(verified) and run.outputs[verified[0]].embedding is not None:
+            row["faces_compared"] = int(len(verified))
+            row.update(_verification(run, verified, subjects))
+        if len(tagged) and run.outputs[tagged[0]].expression is not None:
+            row.update(_expression(run, tagged, expressions, expression_names))
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: Sequence[Dict], title: Optional[str] = None) -> str:
+    """The rows as a Markdown table (a dash where a peer has no such figure)."""
+    columns = [("peer", "peer"), ("faces_compared", "faces"), ("auc", "AUC"),
+               ("tar@far=0.001", "TAR@FAR=1e-3"), ("far_at_default", "FAR at its default"),
+               ("tar_at_default", "TAR at its default"), ("expression_accuracy", "expression acc"),
+               ("expression_images", "expr. faces"), ("ms_per_photo", "ms/photo"),
+               ("ms_per_frame", "ms/640x480 frame")]
+
+    def cell(value):
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4f}" if value < 1.0 or value == 1.0 else f"{value:.1f}"
+        return str(value)
+
+    lines = ([f"{title}", ""] if title else []) + [
+        "| " + " | ".join(header for _, header in columns) + " |",
+        "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row.get(key)) for key, _ in columns) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""One of our exported models as a peer: the unlock's own path (detect, align, LiteRT)."""
+
+import os
+
+from keras_dmtl.benchmarks.peers.base import Peer
+from keras_dmtl.benchmarks.peers.base import PeerOutput
+from keras_dmtl.benchmarks.peers.registry import register
+from keras_dmtl.data.detection import make_detector
+from keras_dmtl.data.loading import face_crop
+from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.edge.manifest import load_manifest
+from keras_dmtl.edge.runtime import read_outputs
+
+
+@register("export")
+class ExportPeer(Peer):
+    """An export folder's LiteRT model behind a face detector, as `unlock` runs it.
+
+    Args:
+        export_dir: the export folder (manifest.json).
+        model_format: which exported model, e.g. "tflite_int8".
+        detector: "none" (face crops), "haar", "mtcnn" or "yunet:/path.onnx".
+    """
+
+    def __init__(self, export_dir, model_format="tflite_int8", detector="haar"):
+        self._manifest = load_manifest(export_dir, model_format)
+        self._model = LiteRTFaceModel(self._manifest["file"])
+        self._detector = make_detector(detector)
+        self.name = f"{os.path.basename(os.path.normpath(export_dir))} {model_format}"
+        self.expression_labels = tuple(self._manifest["expression_labels"])
+        self.threshold = float(self._manifest["threshold"])
+
+    def analyse(self, image):
+        manifest = self._manifest
+        crop = face_crop(image, self._detector, manifest["height"], manifest["channels"],
+                         manifest["face_margin"])
+        if crop is None:
+            return PeerOutput()
+        outputs = self._model(crop[None])
+        return PeerOutput(embedding=read_outputs(outputs, self.expression_labels)["embedding"],
+                          expression=outputs["expression_probabilities"][0])

@@ -1,0 +1,105 @@
+"""The peers' table: every peer scored on the same photos and pairs, our export
+through the unlock's path, the figures equal to a direct computation."""
+
+import numpy as np
+import pytest
+
+from keras_dmtl.benchmarks.peers import compare
+from keras_dmtl.benchmarks.peers import registry
+from keras_dmtl.benchmarks.peers.base import Peer
+from keras_dmtl.benchmarks.peers.base import PeerOutput
+from keras_dmtl.data.loading import decode_image
+from keras_dmtl.data.detection import make_detector
+from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.edge.manifest import load_manifest
+from keras_dmtl.export.transfer import embed_records
+from keras_dmtl.export.transfer import transfer_report
+
+SUBJECTS = np.array(["a", "a", "b", "b", "c", "c"])
+EXPRESSIONS = np.array([0, 1, 0, 2, -1, 1])
+NAMES = ["happy", "sadness", "contempt"]
+
+
+class Oracle(Peer):
+    """Knows every person (one-hot per subject) and every expression but contempt."""
+
+    name = "oracle"
+    expression_labels = ("happy", "sadness")
+    threshold = 0.5
+
+    def analyse(self, image):
+        index = int(image[image.shape[0] // 2, image.shape[1] // 2, 0])
+        vector = np.eye(3)[ord(SUBJECTS[index]) - ord("a")]
+        expression = EXPRESSIONS[index] if EXPRESSIONS[index] in (0, 1) else 0
+        return PeerOutput(embedding=vector, expression=np.eye(2)[expression])
+
+
+class Blind(Peer):
+    """Finds no face in photo 1; confuses a with b."""
+
+    name = "blind"
+    threshold = 0.99
+
+    def analyse(self, image):
+        index = int(image[image.shape[0] // 2, image.shape[1] // 2, 0])
+        if index == 1:
+            return PeerOutput()
+        return PeerOutput(embedding=np.eye(2)[0 if SUBJECTS[index] in "ab" else 1])
+
+
+def photos():
+    return [np.full((8, 8, 3), i, np.uint8) for i in range(len(SUBJECTS))]
+
+
+def test_peers_are_scored_on_the_same_pairs_and_labelled_faces():
+    runs = [compare.run_peer(peer, photos(), frames=2) for peer in (Oracle(), Blind())]
+    oracle, blind = compare.compare(runs, SUBJECTS, EXPRESSIONS, NAMES)
+    # Photo 1 has no face for Blind: both are scored without it (5 photos, 10 pairs,
+    # 2 genuine).
+    assert oracle["faces_compared"] == blind["faces_compared"] == 5
+    assert oracle["genuine_pairs"] == blind["genuine_pairs"] == 2
+    assert oracle["auc"] == 1.0 and oracle["far_at_default"] == 0.0
+    assert oracle["tar_at_default"] == 1.0
+    # Blind accepts a-b pairs: impostors a0-b2, a0-b3 of the 8 impostor pairs.
+    assert blind["far_at_default"] == pytest.approx(2 / 8)
+    assert blind["tar_at_default"] == 1.0
+    # Expression: labelled photos 0, 1, 2, 3, 5; contempt (photo 3) is not the
+    # oracle's class, so 4 faces, all right.
+    assert oracle["expression_images"] == 4 and oracle["expression_accuracy"] == 1.0
+    assert "expression_accuracy" not in blind
+    assert oracle["ms_per_frame"] is not None and oracle["ms_per_photo"] >= 0
+
+
+def test_the_table_keeps_its_columns_apart():
+    rows = [{"peer": "ours tflite_int8", "auc": 0.99, "ms_per_photo": 4.5},
+            {"peer": "fer", "expression_accuracy": 0.6}]
+    table = compare.format_table(rows, "title").splitlines()
+    header = table[2].split("|")
+    assert [cell.strip() for cell in header][1:3] == ["peer", "faces"]
+    assert all(line.count("|") == table[2].count("|") for line in table[2:])
+    assert "| ours tflite_int8 | - | 0.9900 |" in table[4]
+
+
+def test_the_registry_names_the_libraries_and_our_exports():
+    assert {"export", "face_recognition", "fer"} <= set(registry.available())
+
+
+def test_our_export_as_a_peer_gives_the_transfer_reports_figures(exported):
+    export_dir, records, _ = exported
+    records = records.subset(range(0, len(records), 3))
+    peer = registry.lookup("export")(export_dir, "tflite_int8", "none")
+    images = [decode_image(source) for source in records.sources]
+    (row,) = compare.compare([compare.run_peer(peer, images, frames=1)], records.subject,
+                             records.expression, records.expression_names)
+    manifest = load_manifest(export_dir, "tflite_int8")
+    found, embeddings, probabilities = embed_records(
+        LiteRTFaceModel(manifest["file"]), records, make_detector("none"), manifest["height"],
+        manifest["channels"], manifest["face_margin"], manifest["expression_labels"])
+    direct = transfer_report(embeddings, records.subject[found], manifest["threshold"],
+                             probabilities, records.expression[found], records.expression_names,
+                             manifest["expression_labels"])
+    assert row["faces_compared"] == direct["faces"] == len(records)
+    assert row["auc"] == pytest.approx(direct["auc"], abs=1e-9)
+    assert row["far_at_default"] == pytest.approx(direct["far_at_threshold"], abs=1e-9)
+    assert row["tar_at_default"] == pytest.approx(direct["tar_at_threshold"], abs=1e-9)
+    assert row["expression_accuracy"] == pytest.approx(direct["expression"]["accuracy"])
