@@ -66,3 +66,13 @@ def test_cli_names_a_missing_export(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "manifest.json" in result.stderr
+
+
+def test_an_expression_only_set_reports_its_expression_figures_alone():
+    # FER2013-like: every face its own subject, so no genuine pair to score.
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    report = transfer_report(np.eye(3), np.array(["a", "b", "c"]), 0.5, probabilities,
+                             np.array([0, 1, 1]), ["happy", "sadness"], ["happy", "sadness"])
+    assert "threshold" not in report and "auc" not in report
+    assert report["expression"]["images"] == 3
+    assert report["expression"]["accuracy"] == pytest.approx(2 / 3)

@@ -111,27 +111,33 @@ def transfer_report(embeddings, subjects, threshold, probabilities=None, express
     Returns:
         dict of the figures (see the module docstring).
 
+        An expression-only set (FER2013: every face its own subject) has no
+        genuine pair: its report holds the expression figures alone.
+
     Raises:
-        DataError: the faces hold no genuine pair or no impostor pair.
+        DataError: the faces hold no genuine pair or no impostor pair, and no
+            expression labels to score instead.
     """
     scores, is_same = all_pair_scores(embeddings, subjects)
     impostors, genuine = scores[~is_same], scores[is_same]
+    report = {"faces": int(len(embeddings)), "subjects": int(len(set(subjects)))}
+    if probabilities is not None and expressions is not None:
+        report["expression"] = _expression_report(probabilities, expressions,
+                                                  expression_names, model_labels)
     if not len(impostors) or not len(genuine):
+        if report.get("expression", {}).get("images"):
+            return report
         raise DataError(f"{len(embeddings)} faces of {len(set(subjects))} people: scoring a "
                         "threshold needs two people and two faces of at least one of them.")
     accepted = int(np.sum(impostors >= threshold))
-    report = {
-        "faces": int(len(embeddings)), "subjects": int(len(set(subjects))),
+    report.update({
         "threshold": float(threshold),
         "far_at_threshold": accepted / len(impostors),
         "far_upper_bound_95": far_upper_bound(accepted, len(impostors)),
         "tar_at_threshold": float(np.mean(genuine >= threshold)),
         "auc": roc_auc(scores, is_same),
-    }
+    })
     report.update(verification_all_pairs(embeddings, subjects))
-    if probabilities is not None and expressions is not None:
-        report["expression"] = _expression_report(probabilities, expressions,
-                                                  expression_names, model_labels)
     return report
 
 
@@ -157,6 +163,17 @@ def _figure(value):
 
 def _print(report, name):
     print(f"{name}: {report['faces']} faces of {report['subjects']} people")
+    if "threshold" in report:
+        _print_verification(report)
+    expression = report.get("expression")
+    if expression and expression["images"]:
+        print(f"  expression accuracy {expression['accuracy']:.3f}, macro-F1 "
+              f"{expression['macro_f1']:.3f} over {expression['images']} images"
+              + (f" (not in the model: {', '.join(expression['not_in_model'])})"
+                 if expression["not_in_model"] else ""))
+
+
+def _print_verification(report):
     print(f"  at the export's threshold {report['threshold']:.3f}: FAR "
           f"{report['far_at_threshold']:.4g} (95 % upper bound "
           f"{report['far_upper_bound_95']:.3g}) over {report['impostor_pairs']} impostor pairs,"
@@ -164,12 +181,6 @@ def _print(report, name):
     print(f"  AUC {report['auc']:.4f}; similarity median impostor "
           f"{report['impostor_similarity_median']:.3f}, genuine "
           f"{report['genuine_similarity_median']:.3f}; TAR@FAR=1e-3 {_figure(report['tar@far=0.001'])}")
-    expression = report.get("expression")
-    if expression and expression["images"]:
-        print(f"  expression accuracy {expression['accuracy']:.3f}, macro-F1 "
-              f"{expression['macro_f1']:.3f} over {expression['images']} images"
-              + (f" (not in the model: {', '.join(expression['not_in_model'])})"
-                 if expression["not_in_model"] else ""))
 
 
 def main(argv):
