@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_dmtl.benchmarks import unlock as benchmark
-from keras_dmtl.data import synthetic
+from keras_dmtl.data.generated import synthetic
 
 
 def _photos(folder, count=2):

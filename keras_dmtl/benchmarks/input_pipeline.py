@@ -26,12 +26,12 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_dmtl.data import shard_writer  # noqa: E402
-from keras_dmtl.data.alignment import FACE_MARGIN  # noqa: E402
-from keras_dmtl.data.shard_index import read_index  # noqa: E402
-from keras_dmtl.data.shard_worker import CropSettings  # noqa: E402
-from keras_dmtl.data.streaming import make_shard_training_dataset  # noqa: E402
-from keras_dmtl.data.streaming import split_shards  # noqa: E402
+from keras_dmtl.data.faces.alignment import FACE_MARGIN  # noqa: E402
+from keras_dmtl.data.shards import writer as shard_writer  # noqa: E402
+from keras_dmtl.data.shards.index import read_index  # noqa: E402
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset  # noqa: E402
+from keras_dmtl.data.shards.streaming import split_shards  # noqa: E402
+from keras_dmtl.data.shards.worker import CropSettings  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("shards", None, "A shard folder; default: generated shards (see --sets).")

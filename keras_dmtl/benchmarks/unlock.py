@@ -29,10 +29,10 @@ from absl import flags
 import cv2
 import numpy as np
 
-from keras_dmtl.data.alignment import preprocess_crop
-from keras_dmtl.data.detection import largest_face
-from keras_dmtl.data.loading import crop_detection
-from keras_dmtl.data.loading import decode_image
+from keras_dmtl.data.faces.alignment import preprocess_crop
+from keras_dmtl.data.faces.detection import largest_face
+from keras_dmtl.data.faces.loading import crop_detection
+from keras_dmtl.data.faces.loading import decode_image
 from keras_dmtl.edge.decision import accepts
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest

@@ -2,7 +2,7 @@
 
 Imports numpy, OpenCV, Pillow (image headers) and ai_edge_litert only (no
 TensorFlow), and shares the alignment and preprocessing code with training
-(`keras_dmtl.data.loading.face_crop`).
+(`keras_dmtl.data.faces.loading.face_crop`).
 """
 
 import os
@@ -10,11 +10,11 @@ import re
 
 import numpy as np
 
-from keras_dmtl.data.detection import ScaledDetector
-from keras_dmtl.data.detection import TrackingDetector
-from keras_dmtl.data.detection import make_detector
-from keras_dmtl.data.loading import decode_image
-from keras_dmtl.data.loading import face_crop
+from keras_dmtl.data.faces.detection import ScaledDetector
+from keras_dmtl.data.faces.detection import TrackingDetector
+from keras_dmtl.data.faces.detection import make_detector
+from keras_dmtl.data.faces.loading import decode_image
+from keras_dmtl.data.faces.loading import face_crop
 from keras_dmtl.edge.decision import accepts
 from keras_dmtl.edge.decision import verify_attempt
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
@@ -66,7 +66,7 @@ def read_image(path):
 
     Raises:
         ImageError: the file is missing, empty or not an image.
-        keras_dmtl.data.detection.ImageTooLargeError: over the size caps.
+        keras_dmtl.data.faces.detection.ImageTooLargeError: over the size caps.
     """
     try:
         size = os.stat(path).st_size

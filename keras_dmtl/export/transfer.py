@@ -32,9 +32,9 @@ from absl import logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 
-from keras_dmtl.data.detection import make_detector  # noqa: E402
-from keras_dmtl.data.loading import decode_image  # noqa: E402
-from keras_dmtl.data.loading import face_crop  # noqa: E402
+from keras_dmtl.data.faces.detection import make_detector  # noqa: E402
+from keras_dmtl.data.faces.loading import decode_image  # noqa: E402
+from keras_dmtl.data.faces.loading import face_crop  # noqa: E402
 from keras_dmtl.data.readers import read_dataset  # noqa: E402
 from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: E402

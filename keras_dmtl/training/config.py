@@ -35,7 +35,7 @@ def default_config():
     """
     config = ml_collections.ConfigDict()
     # --- data
-    # Dataset folder or CSV, or a shard folder (python -m keras_dmtl.data.shard);
+    # Dataset folder or CSV, or a shard folder (python -m keras_dmtl.data.shards);
     # several datasets separated by commas train together (keras_dmtl.data.sources);
     # None: generated faces.
     config.data_dir = config_dict.placeholder(str)

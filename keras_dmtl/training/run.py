@@ -16,31 +16,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_dmtl.data.loading import load_faces
+from keras_dmtl import weighting as weighting_lib
+from keras_dmtl.data.faces.loading import load_faces
+from keras_dmtl.data.generated.synthetic import write_synthetic_dataset
 from keras_dmtl.data.pipeline import make_dataset
 from keras_dmtl.data.pipeline import make_training_dataset
-from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import combine_arrays
+from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import read_dataset
-from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_index import is_shard_dir
-from keras_dmtl.data.shard_index import read_index
+from keras_dmtl.data.records import MISSING_LABEL
+from keras_dmtl.data.shards.index import is_shard_dir
+from keras_dmtl.data.shards.index import read_index
+from keras_dmtl.data.shards.streaming import ShardSplit
+from keras_dmtl.data.shards.streaming import make_shard_dataset
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards.streaming import read_shard_arrays
+from keras_dmtl.data.shards.streaming import read_split_arrays
+from keras_dmtl.data.shards.streaming import split_shards
 from keras_dmtl.data.sources import check_mix
 from keras_dmtl.data.sources import parse_sources
 from keras_dmtl.data.splits import split_by_subject
-from keras_dmtl.data.streaming import ShardSplit
-from keras_dmtl.data.streaming import make_shard_dataset
-from keras_dmtl.data.streaming import make_shard_training_dataset
-from keras_dmtl.data.streaming import read_shard_arrays
-from keras_dmtl.data.streaming import read_split_arrays
-from keras_dmtl.data.streaming import split_shards
-from keras_dmtl.data.synthetic import write_synthetic_dataset
 from keras_dmtl.evaluation.expression import write_confusion_csv
 from keras_dmtl.evaluation.expression import write_confusion_png
 from keras_dmtl.evaluation.plots import plot_series
-from keras_dmtl import weighting as weighting_lib
+from keras_dmtl.io_utils import atomic_path
+from keras_dmtl.io_utils import read_json
+from keras_dmtl.io_utils import write_json
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
+from keras_dmtl.training import config as config_lib
+from keras_dmtl.training import distribute
+from keras_dmtl.training import finetune
+from keras_dmtl.training import teacher
 from keras_dmtl.training.action_units import action_unit_settings
 from keras_dmtl.training.action_units import keep_labelled_subjects
 from keras_dmtl.training.action_units import with_action_unit_columns
@@ -49,14 +56,7 @@ from keras_dmtl.training.callbacks import StepHistory
 from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
-from keras_dmtl.training import config as config_lib
-from keras_dmtl.training import distribute
-from keras_dmtl.training import finetune
-from keras_dmtl.training import teacher
 from keras_dmtl.training.evaluate import evaluate_split
-from keras_dmtl.io_utils import atomic_path
-from keras_dmtl.io_utils import read_json
-from keras_dmtl.io_utils import write_json
 
 _LOG = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _shard_dir(config):
         raise DataError(
             f"--config.data_dir: {sharded[0]} is a shard folder among several sources; a run "
             "reads one shard set. Write the sources into one set with python -m "
-            "keras_dmtl.data.shard --data_dir=<first>,<second> --out_dir=<shards>, and "
+            "keras_dmtl.data.shards --data_dir=<first>,<second> --out_dir=<shards>, and "
             "train on that.")
     return sharded[0] if sharded else None
 
@@ -123,7 +123,7 @@ def streams(config):
                  else "no --config.data_dir")
         raise DataError(
             f"--config.streaming=true: {where}; "
-            "write shards with python -m keras_dmtl.data.shard --data_dir=<dataset> "
+            "write shards with python -m keras_dmtl.data.shards --data_dir=<dataset> "
             "--out_dir=<shards> and train on them, or set --config.streaming=auto.")
     return sharded and config.streaming != "false"
 
