@@ -134,7 +134,9 @@ def default_config():
     # than one machine"). batch_size is the global batch, split over the replicas.
     config.distribute = "none"
     config.seed = 0  # splits, generated data, shuffling, augmentation, weights
-    config.verbose = 1  # Keras progress output: 0, 1 or 2
+    # Keras progress output: 0 none, 1 a progress bar on a terminal (a line per
+    # epoch when stdout is a file or a pipe), 2 a line per epoch.
+    config.verbose = 1
     # insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin) scored during
     # training: 10-fold accuracy with flipped images, into TensorBoard and
     # metrics.json. () = none. Read safely: a .bin that asks to import code is refused.

@@ -57,6 +57,7 @@ from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training.evaluate import evaluate_split
+from keras_dmtl.training.progress import progress_reporting
 
 _LOG = logging.getLogger(__name__)
 
@@ -621,10 +622,11 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     if backup is not None:
         # After EpochCheckpoint: a backup is never ahead of checkpoint.keras.
         callbacks.append(keras.callbacks.BackupAndRestore(backup))
+    verbose, reporting = progress_reporting(config.verbose, config.epochs)
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                  callbacks=callbacks, verbose=config.verbose, shuffle=False)
+                  callbacks=callbacks + reporting, verbose=verbose, shuffle=False)
     if backup is not None and chief:
         try:  # each worker deleted its own backup at the end of fit
             os.rmdir(os.path.dirname(backup))
