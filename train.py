@@ -12,6 +12,7 @@ library calls, results out.
 import os
 import sys
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 quiet_native_startup()  # before anything imports TensorFlow
@@ -73,6 +74,7 @@ def _summary(metrics, out_dir):
 
 def main(argv):
     del argv
+    quiet_logs()
     from keras_dmtl.data.records import DataError
 
     try:

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -75,6 +76,7 @@ def measure(index, threads):
 
 def main(argv):
     del argv
+    quiet_logs()
     root = None if FLAGS.shards else tempfile.mkdtemp(prefix="input_pipeline_")
     try:
         if FLAGS.shards:

@@ -21,6 +21,7 @@ means calibrating on the user's own population (`export_model.py
 
 import os
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -174,6 +175,7 @@ def _print(report, name):
 
 def main(argv):
     del argv
+    quiet_logs()
     for flag in ("export_dir", "data_dir"):
         if not getattr(FLAGS, flag):
             raise app.UsageError(f"--{flag} is required.")

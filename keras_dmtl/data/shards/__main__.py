@@ -24,6 +24,7 @@ from absl import logging
 from keras_dmtl.data.faces.alignment import FACE_MARGIN
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.shards.index import ENCODINGS
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 FLAGS = flags.FLAGS
@@ -80,6 +81,7 @@ def _plan():
 
 def main(argv):
     del argv
+    quiet_logs()
     from keras_dmtl.data.shards import writer as shard_writer  # noqa: PLC0415
     from keras_dmtl.data.shards.worker import CropSettings  # noqa: PLC0415
 
