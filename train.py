@@ -5,8 +5,8 @@
     python train.py --config.resume=True --config.out_dir=runs/gradnorm_tiny_seed0
 
 Every setting is a key of one config (keras_dmtl/training/config.py); config files
-in configs/ hold the recipes. Writes a run folder (see README.md). Config in,
-library calls, results out.
+in configs/ hold the recipes. Writes a run folder (docs/training.md, "The run
+folder"). Config in, library calls, results out.
 """
 
 import os

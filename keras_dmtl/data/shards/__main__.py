@@ -1,4 +1,4 @@
-"""Write a face dataset as TFRecord shards, for training that streams (README "Training at scale").
+"""Write a face dataset as TFRecord shards, for training that streams (docs/training.md).
 
     python -m keras_dmtl.data.shards --data_dir=/data/CASIA-WebFace --out_dir=shards/casia \\
         --image_size=112 --channels=3 --detector=mtcnn --encoding=jpeg
