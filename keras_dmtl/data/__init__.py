@@ -11,7 +11,8 @@
 
 `records` holds the types every stage passes on, `sources` parses a run's list
 of datasets, and `verification_bin` reads insightface's verification pairs.
-Submodules are imported explicitly (`from keras_dmtl.data import readers`) and
-no `__init__` imports one, so the TF-free stages (readers, faces, generated,
-labels) never pull in TensorFlow.
+Submodules are imported explicitly (`from keras_dmtl.data.faces import
+alignment`): this `__init__` imports nothing, and a subpackage's `__init__` only
+its own TF-free modules (`readers`), so the TF-free stages (readers, faces,
+generated, labels) never pull in TensorFlow.
 """
