@@ -5,13 +5,14 @@
     python train.py --config.resume=True --config.out_dir=runs/gradnorm_tiny_seed0
 
 Every setting is a key of one config (keras_dmtl/training/config.py); config files
-in configs/ hold the recipes. Writes a run folder (see README.md). Config in,
-library calls, results out.
+in configs/ hold the recipes. Writes a run folder (docs/training.md, "The run
+folder"). Config in, library calls, results out.
 """
 
 import os
 import sys
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 quiet_native_startup()  # before anything imports TensorFlow
@@ -73,6 +74,7 @@ def _summary(metrics, out_dir):
 
 def main(argv):
     del argv
+    quiet_logs()
     from keras_dmtl.data.records import DataError
 
     try:

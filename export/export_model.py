@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from keras_dmtl.startup import quiet_logs  # noqa: E402
 from keras_dmtl.startup import quiet_native_startup  # noqa: E402
 
 quiet_native_startup()  # before anything imports TensorFlow
@@ -48,6 +49,7 @@ flags.register_validator("run_dir", lambda value: value or FLAGS.model,
 
 def main(argv):
     del argv
+    quiet_logs()
     from keras_dmtl.data.records import DataError
     from keras_dmtl.export.artifacts import export_run
     from keras_dmtl.export.artifacts import report_table

@@ -4,7 +4,7 @@ labels carried by records."""
 import numpy as np
 import pytest
 
-from keras_dmtl.data import action_units
+from keras_dmtl.data.labels import action_units
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
 from keras_dmtl.data.records import FaceRecords

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from keras_dmtl.data import alignment
-from keras_dmtl.data import synthetic
+from keras_dmtl.data.faces import alignment
+from keras_dmtl.data.generated import synthetic
 
 
 def test_reference_landmarks_scale_with_size_and_margin_shrinks_about_the_centre():

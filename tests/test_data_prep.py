@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_dmtl.data import alignment
-from keras_dmtl.data import loading
-from keras_dmtl.data import synthetic
-from keras_dmtl.data.detection import HaarDetector
-from keras_dmtl.data.detection import make_detector
+from keras_dmtl.data.faces import alignment
+from keras_dmtl.data.faces import loading
+from keras_dmtl.data.faces.detection import HaarDetector
+from keras_dmtl.data.faces.detection import make_detector
+from keras_dmtl.data.generated import synthetic
 from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceRecords

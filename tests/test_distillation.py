@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dmtl.data import shard_writer
-from keras_dmtl.data.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
 from keras_dmtl.data.readers import combine
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_worker import CropSettings
-from keras_dmtl.data.streaming import make_shard_dataset
-from keras_dmtl.data.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards import writer as shard_writer
+from keras_dmtl.data.shards.streaming import make_shard_dataset
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards.worker import CropSettings
 from keras_dmtl.losses import embedding_distillation_loss
 from keras_dmtl.losses import soft_label_divergence
 from keras_dmtl.losses import soft_label_expression_loss

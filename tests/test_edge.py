@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_dmtl.data.loading import load_faces
+from keras_dmtl.data.faces.loading import load_faces
 from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
 from keras_dmtl.edge.runtime import FaceUnlock
 from keras_dmtl.edge.templates import TemplateStoreError
@@ -80,7 +80,7 @@ def test_liveness_challenge_needs_the_expression(exported, tmp_path):
 
 def test_tracking_never_skips_the_model_or_the_decision(exported, tmp_path):
     """A camera session follows the face, but every frame with one is run and decided."""
-    from keras_dmtl.data import synthetic  # noqa: PLC0415
+    from keras_dmtl.data.generated import synthetic  # noqa: PLC0415
 
     def face(seed):
         person = synthetic.random_identity(np.random.default_rng(seed))

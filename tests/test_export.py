@@ -92,7 +92,7 @@ def trained_run(tmp_path_factory):
 def test_export_run_writes_manifest_and_report(trained_run, tmp_path):
     import json
 
-    from keras_dmtl.data.alignment import reference_landmarks
+    from keras_dmtl.data.faces.alignment import reference_landmarks
     from keras_dmtl.export.artifacts import export_run
 
     run = trained_run

@@ -4,13 +4,13 @@ looks near the last face but never answers with a remembered box."""
 import numpy as np
 import pytest
 
-from keras_dmtl.data import synthetic
-from keras_dmtl.data.detection import Detection
-from keras_dmtl.data.detection import FaceDetector
-from keras_dmtl.data.detection import HaarDetector
-from keras_dmtl.data.detection import ScaledDetector
-from keras_dmtl.data.detection import TrackingDetector
-from keras_dmtl.data.detection import detect_scaled
+from keras_dmtl.data.faces.detection import Detection
+from keras_dmtl.data.faces.detection import FaceDetector
+from keras_dmtl.data.faces.detection import HaarDetector
+from keras_dmtl.data.faces.detection import ScaledDetector
+from keras_dmtl.data.faces.detection import TrackingDetector
+from keras_dmtl.data.faces.detection import detect_scaled
+from keras_dmtl.data.generated import synthetic
 from keras_dmtl.edge.runtime import frame_detectors
 
 _FACE = synthetic.render_face(synthetic.random_identity(np.random.default_rng(1)), "happy", 1.0,

@@ -14,8 +14,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from keras_dmtl.data.alignment import align_face
-from keras_dmtl.data.alignment import preprocess_crop
+from keras_dmtl.data.faces.alignment import align_face
+from keras_dmtl.data.faces.alignment import preprocess_crop
 from keras_dmtl.edge import golden_vectors
 
 CORE = os.path.join(os.path.dirname(__file__), os.pardir, "android_demo", "unlock-core")

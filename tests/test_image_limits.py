@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_dmtl.data import detection
-from keras_dmtl.data import loading
-from keras_dmtl.data.detection import ImageTooLargeError
+from keras_dmtl.data.faces import detection
+from keras_dmtl.data.faces import loading
+from keras_dmtl.data.faces.detection import ImageTooLargeError
 
 
 def test_an_image_over_the_pixel_cap_is_refused_from_its_header(tmp_path, monkeypatch):

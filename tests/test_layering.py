@@ -1,7 +1,7 @@
 """The house reads top-down: a package imports only the layers below it.
 
     io_utils, startup, registry       (no keras_dmtl imports)
-    data, losses, weighting           data: TF-free readers, alignment, generated faces;
+    data, losses, weighting           data: TF-free readers/, faces/ (alignment), generated/;
                                       its shard-writing command line also uses startup
     models                            losses, weighting
     evaluation                        data

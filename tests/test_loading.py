@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_dmtl.data import alignment
-from keras_dmtl.data import loading
-from keras_dmtl.data.detection import Detection
+from keras_dmtl.data.faces import alignment
+from keras_dmtl.data.faces import loading
+from keras_dmtl.data.faces.detection import Detection
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceRecords
 

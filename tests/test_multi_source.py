@@ -8,18 +8,18 @@ import shutil
 import numpy as np
 import pytest
 
-from keras_dmtl.data import shard_writer
-from keras_dmtl.data.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
+from keras_dmtl.data.generated.synthetic import write_synthetic_dataset
 from keras_dmtl.data.pipeline import make_training_dataset
 from keras_dmtl.data.readers import combine
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_index import read_index
-from keras_dmtl.data.shard_worker import CropSettings
+from keras_dmtl.data.shards import writer as shard_writer
+from keras_dmtl.data.shards.index import read_index
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards.streaming import split_shards
+from keras_dmtl.data.shards.worker import CropSettings
 from keras_dmtl.data.splits import subject_kfold
-from keras_dmtl.data.streaming import make_shard_training_dataset
-from keras_dmtl.data.streaming import split_shards
-from keras_dmtl.data.synthetic import write_synthetic_dataset
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.run import load_arrays
 from keras_dmtl.training.run import load_splits

@@ -8,8 +8,8 @@ from keras_dmtl.benchmarks.peers import compare
 from keras_dmtl.benchmarks.peers import registry
 from keras_dmtl.benchmarks.peers.base import Peer
 from keras_dmtl.benchmarks.peers.base import PeerOutput
-from keras_dmtl.data.loading import decode_image
-from keras_dmtl.data.detection import make_detector
+from keras_dmtl.data.faces.loading import decode_image
+from keras_dmtl.data.faces.detection import make_detector
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.export.transfer import embed_records

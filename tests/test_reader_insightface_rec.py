@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
-from keras_dmtl.data.loading import load_faces
+from keras_dmtl.data.faces.loading import load_faces
 from keras_dmtl.data.readers.insightface_rec import InsightfaceRec
 from keras_dmtl.data.readers.insightface_rec import read_insightface_rec
-from keras_dmtl.data.recordio import RecordIOFile
+from keras_dmtl.data.readers.recordio import RecordIOFile
 from keras_dmtl.data.records import DataError
 from tests.reader_helpers import RECORDIO_MAGIC
 from tests.reader_helpers import frame_record

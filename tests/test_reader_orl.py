@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
-from keras_dmtl.data.loading import decode_image
+from keras_dmtl.data.faces.loading import decode_image
 from keras_dmtl.data.records import DataError
 from tests.reader_helpers import write_image
 from tests.reader_helpers import write_text

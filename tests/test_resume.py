@@ -17,11 +17,11 @@ import keras
 import numpy as np
 import pytest
 
+from keras_dmtl.data.generated.synthetic import write_synthetic_dataset
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.synthetic import write_synthetic_dataset
+from keras_dmtl.training import config as config_lib
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
-from keras_dmtl.training import config as config_lib
 from keras_dmtl.training.config import make_config
 from keras_dmtl.training.config import with_updates
 from keras_dmtl.training.run import train

@@ -15,22 +15,22 @@ import cv2
 import numpy as np
 import pytest
 
-from keras_dmtl.data import shard_writer
-from keras_dmtl.data import shard_worker
-from keras_dmtl.data.alignment import FACE_MARGIN
-from keras_dmtl.data.loading import load_faces
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.loading import load_faces
+from keras_dmtl.data.generated.synthetic import write_synthetic_dataset
 from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
 from keras_dmtl.data.records import FaceRecords
-from keras_dmtl.data.shard_index import is_shard_dir
-from keras_dmtl.data.shard_index import read_index
-from keras_dmtl.data.shard_worker import CropSettings
-from keras_dmtl.data.streaming import make_shard_dataset
-from keras_dmtl.data.streaming import make_shard_training_dataset
-from keras_dmtl.data.streaming import read_shard_arrays
-from keras_dmtl.data.streaming import read_split_arrays
-from keras_dmtl.data.synthetic import write_synthetic_dataset
+from keras_dmtl.data.shards import worker as shard_worker
+from keras_dmtl.data.shards import writer as shard_writer
+from keras_dmtl.data.shards.index import is_shard_dir
+from keras_dmtl.data.shards.index import read_index
+from keras_dmtl.data.shards.streaming import make_shard_dataset
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards.streaming import read_shard_arrays
+from keras_dmtl.data.shards.streaming import read_split_arrays
+from keras_dmtl.data.shards.worker import CropSettings
 from keras_dmtl.training import evaluate
 from keras_dmtl.training.checkpoint import read_checkpoint_state
 from keras_dmtl.training.config import make_config
@@ -281,7 +281,7 @@ def test_generated_shards_are_written_in_parallel(tmp_path):
 
     # The command line: a refused --out_dir is one line, before TensorFlow is imported.
     result = subprocess.run(
-        [sys.executable, "-m", "keras_dmtl.data.shard", "--synthetic=120",
+        [sys.executable, "-m", "keras_dmtl.data.shards", "--synthetic=120",
          "--synthetic_identities=12", "--image_size=48", "--shard_size=50", f"--out_dir={out}"],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 2

@@ -19,8 +19,8 @@ import sys
 import cv2
 import numpy as np
 
-from keras_dmtl.data import shard_index
-from keras_dmtl.data.streaming import serialize_example
+from keras_dmtl.data.shards import index as shard_index
+from keras_dmtl.data.shards.streaming import serialize_example
 from keras_dmtl.io_utils import write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,8 +33,8 @@ ALLOWED_SHARE = 0.25
 
 STREAM = """
 import json, resource, sys
-from keras_dmtl.data.shard_index import read_index
-from keras_dmtl.data.streaming import make_shard_training_dataset, split_shards
+from keras_dmtl.data.shards.index import read_index
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset, split_shards
 
 peaks = []
 for root, epochs in zip(sys.argv[1::2], sys.argv[2::2]):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_dmtl.data import readers
-from keras_dmtl.data import synthetic
-from keras_dmtl.data.action_units import estimate_relatedness
+from keras_dmtl.data.generated import synthetic
+from keras_dmtl.data.labels.action_units import estimate_relatedness
 
 
 def _person(seed, **overrides):

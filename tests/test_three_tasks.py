@@ -11,24 +11,24 @@ import pytest
 import tensorflow as tf
 
 from keras_dmtl import weighting
-from keras_dmtl.data import shard_writer
-from keras_dmtl.data.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
 from keras_dmtl.data.pipeline import make_dataset
 from keras_dmtl.data.readers import combine_arrays
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
 from keras_dmtl.data.records import FaceRecords
-from keras_dmtl.data.shard_index import read_index
-from keras_dmtl.data.shard_worker import CropSettings
-from keras_dmtl.data.streaming import make_shard_training_dataset
-from keras_dmtl.data.streaming import split_shards
+from keras_dmtl.data.shards import writer as shard_writer
+from keras_dmtl.data.shards.index import read_index
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards.streaming import split_shards
+from keras_dmtl.data.shards.worker import CropSettings
+from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.experiments.compare import run_experiment
 from keras_dmtl.export import tflite
 from keras_dmtl.export.inference import build_inference_model
 from keras_dmtl.export.onnx_export import export_onnx
 from keras_dmtl.export.onnx_export import run_onnx
 from keras_dmtl.export.savedmodel import export_saved_model
-from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.models.multitask import STEP_VALUE_NAMES
 from keras_dmtl.training import finetune
 from keras_dmtl.training.action_units import action_unit_settings

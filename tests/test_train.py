@@ -123,7 +123,7 @@ def test_cli_bad_data_dir_gives_one_clear_line(tmp_path):
 def test_lfw_pairs_protocol_on_a_trained_model(tmp_path, cache_dir):
     import cv2
 
-    from keras_dmtl.data import synthetic
+    from keras_dmtl.data.generated import synthetic
     from keras_dmtl.data.readers import read_lfw_pairs
     from keras_dmtl.training.evaluate import evaluate_lfw_pairs
     from tests.core_helpers import make_model

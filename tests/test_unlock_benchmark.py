@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_dmtl.benchmarks import unlock as benchmark
-from keras_dmtl.data import synthetic
+from keras_dmtl.data.generated import synthetic
 
 
 def _photos(folder, count=2):
@@ -46,3 +46,17 @@ def test_every_frame_is_timed_stage_by_stage(exported, tmp_path):
     assert list(table) == [*benchmark.STAGES, "total", "1st frame"]
     median, p95 = table["total"]
     assert median == pytest.approx(1000 * np.median(stage_seconds.sum(axis=1))) and p95 >= median
+
+
+def test_table_cells_stay_apart_whatever_their_length():
+    header = benchmark.table_header()
+    timings = {name: (1234.5678, 98765.4) for name in [*benchmark.STAGES, "total", "1st frame"]}
+    long_name = "gradnorm_tiny_seed0_with_a_long_run_name tflite_int8"
+    measured = benchmark.table_row(long_name, "haar", timings, 3, 187.4)
+    missing = benchmark.table_row("phone tflite_float32", "yunet", None, 300, 0.0)
+    for row in (measured, missing):
+        assert row.count("|") == header[0].count("|") == header[1].count("|")
+    cells = [cell.strip() for cell in measured.strip("|").split("|")]
+    assert cells[:3] == [long_name, "haar", "1234.57 / 98765.4"]
+    assert cells[-2:] == ["3", "187"]
+    assert [cell.strip() for cell in missing.strip("|").split("|")][-2:] == ["300", "-"]

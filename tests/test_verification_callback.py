@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from keras_dmtl.data.generated.synthetic import random_identity
+from keras_dmtl.data.generated.synthetic import render_face
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.synthetic import random_identity
-from keras_dmtl.data.synthetic import render_face
 from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.config import make_config
 from tests.core_helpers import IMAGE_SHAPE

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -26,12 +27,12 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_dmtl.data import shard_writer  # noqa: E402
-from keras_dmtl.data.alignment import FACE_MARGIN  # noqa: E402
-from keras_dmtl.data.shard_index import read_index  # noqa: E402
-from keras_dmtl.data.shard_worker import CropSettings  # noqa: E402
-from keras_dmtl.data.streaming import make_shard_training_dataset  # noqa: E402
-from keras_dmtl.data.streaming import split_shards  # noqa: E402
+from keras_dmtl.data.faces.alignment import FACE_MARGIN  # noqa: E402
+from keras_dmtl.data.shards import writer as shard_writer  # noqa: E402
+from keras_dmtl.data.shards.index import read_index  # noqa: E402
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset  # noqa: E402
+from keras_dmtl.data.shards.streaming import split_shards  # noqa: E402
+from keras_dmtl.data.shards.worker import CropSettings  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("shards", None, "A shard folder; default: generated shards (see --sets).")
@@ -75,6 +76,7 @@ def measure(index, threads):
 
 def main(argv):
     del argv
+    quiet_logs()
     root = None if FLAGS.shards else tempfile.mkdtemp(prefix="input_pipeline_")
     try:
         if FLAGS.shards:

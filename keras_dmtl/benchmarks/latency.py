@@ -10,6 +10,7 @@ Targets (issue 5): int8 >= 10x faster than Keras `predict` on one image; the
 
 import os
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -30,6 +31,7 @@ flags.mark_flag_as_required("run_dir")
 
 def main(argv):
     del argv
+    quiet_logs()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras

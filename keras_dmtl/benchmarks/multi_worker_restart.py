@@ -19,6 +19,7 @@ import signal
 import tempfile
 import time
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -68,6 +69,7 @@ def _largest_difference(path_a, path_b):
 
 def main(argv):
     del argv
+    quiet_logs()
     from keras_dmtl.training import distribute  # noqa: PLC0415
     from keras_dmtl.training.checkpoint import CHECKPOINT_NAME  # noqa: PLC0415
     from keras_dmtl.training.checkpoint import read_checkpoint_state  # noqa: PLC0415

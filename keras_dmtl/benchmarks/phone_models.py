@@ -30,6 +30,7 @@ from scratch and each row distilled, measured alike.
 
 import os
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -210,6 +211,7 @@ def distilled(config, teacher, mix):
 
 def main(argv, base_config):
     del argv
+    quiet_logs()
     teacher_label, teacher = (row_config(base_config, FLAGS.teacher, FLAGS.out_dir)
                               if FLAGS.teacher else (None, None))
     planned = []  # every row's configs first: a bad row fails before hours of training

@@ -18,6 +18,7 @@ model and batch:
 import statistics
 import time
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -71,6 +72,7 @@ def _cpu_ms_per_image(model, dataset):
 
 def main(argv):
     del argv
+    quiet_logs()
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     shape = (FLAGS.image_size, FLAGS.image_size, FLAGS.channels)

@@ -48,12 +48,12 @@ def main(argv):
     del argv
     shards = os.path.join(FLAGS.work_dir, "shards")
     code, seconds, peak = _run([
-        sys.executable, "-m", "keras_dmtl.data.shard", f"--synthetic={FLAGS.images}",
+        sys.executable, "-m", "keras_dmtl.data.shards", f"--synthetic={FLAGS.images}",
         f"--synthetic_identities={FLAGS.identities}", f"--image_size={FLAGS.image_size}",
         f"--out_dir={shards}"])
     if code:
         sys.exit(code)
-    rows = [("python -m keras_dmtl.data.shard", seconds, peak)]
+    rows = [("python -m keras_dmtl.data.shards", seconds, peak)]
     for mode in FLAGS.modes:
         out_dir = os.path.join(FLAGS.work_dir, f"run_streaming_{mode}")
         shutil.rmtree(out_dir, ignore_errors=True)  # this benchmark's own earlier run

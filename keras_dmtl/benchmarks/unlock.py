@@ -1,4 +1,4 @@
-"""Per-frame latency of face unlock on 640x480 camera frames (not a test: it prints).
+"""Per-frame latency of face unlock on 640x480 camera frames (prints a table; not a test).
 
     python -m keras_dmtl.benchmarks.unlock --faces_dir=/data/jaffe \\
         --export_dir=runs/gradnorm_tiny_seed0/export --export_dir=runs/phone/export \\
@@ -29,10 +29,10 @@ from absl import flags
 import cv2
 import numpy as np
 
-from keras_dmtl.data.alignment import preprocess_crop
-from keras_dmtl.data.detection import largest_face
-from keras_dmtl.data.loading import crop_detection
-from keras_dmtl.data.loading import decode_image
+from keras_dmtl.data.faces.alignment import preprocess_crop
+from keras_dmtl.data.faces.detection import largest_face
+from keras_dmtl.data.faces.loading import crop_detection
+from keras_dmtl.data.faces.loading import decode_image
 from keras_dmtl.edge.decision import accepts
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest
@@ -68,6 +68,7 @@ flags.mark_flags_as_required(["faces_dir", "export_dir"])
 
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 STAGES = ("decode", "detect", "crop", "model", "decision")
+COLUMNS = ("model", "detector", *STAGES, "total", "1st frame", "no face", "face px")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 
 
@@ -255,6 +256,35 @@ def summary(stage_seconds, first):
             for name, values in columns.items()}
 
 
+def table_header():
+    """The results table's Markdown header: timings are "median / p95" in ms."""
+    return ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+
+
+def table_row(model, detector, timings, missed, width):
+    """One configuration's row of the results table (Markdown).
+
+    Markdown rather than fixed-width columns: a cell may be as long as it needs
+    (a run folder's name, a 1,000 ms stage) and never runs into the next one.
+
+    Args:
+        model: the model's label, e.g. "phone tflite_int8".
+        detector: the detector's name ("haar", "mtcnn", "yunet").
+        timings: `summary()` of the frames with a face, or None when no frame had one.
+        missed: how many frames had no face found.
+        width: the median face width in pixels.
+
+    Returns:
+        The row, a string.
+    """
+    if timings is None:
+        cells = ["no face found"] + ["-"] * (len(STAGES) + 1) + [str(missed), "-"]
+    else:
+        cells = [f"{median:.2f} / {p95:.1f}" for median, p95 in timings.values()]
+        cells += [str(missed), f"{width:.0f}"]
+    return "| " + " | ".join([model, detector, *cells]) + " |"
+
+
 def main(argv):
     del argv
     if not 0 < FLAGS.min_photo_side <= FLAGS.max_photo_side <= FRAME_HEIGHT:
@@ -270,9 +300,7 @@ def main(argv):
           f"({len(sessions)} sessions), 1 thread, {platform.machine()} with "
           f"{os.cpu_count()} cores; {FLAGS.clock} ms per frame, median / p95 over the "
           "frames with a face")
-    header = f"{'model':<28}{'detector':<10}" + "".join(
-        f"{s:>14}" for s in STAGES + ("total", "1st frame"))
-    print(header + f"{'no face':>9}{'face px':>9}")
+    print("\n".join(table_header()))
     for export_dir in FLAGS.export_dir:
         name = os.path.basename(os.path.dirname(os.path.abspath(export_dir)))
         for model_format in FLAGS.formats:
@@ -281,14 +309,9 @@ def main(argv):
                                  FLAGS.redetect_every, clock)
                 stage_seconds, first, missed, width = measure(path, sessions,
                                                               FLAGS.warmup_frames)
-                if len(stage_seconds) == 0:
-                    print(f"{name + ' ' + model_format:<28}{detector[:9]:<10} no face found "
-                          "in any frame")
-                    continue
-                cells = "".join(f"{median:>7.2f} /{p95:>5.1f}"
-                                for median, p95 in summary(stage_seconds, first).values())
-                print(f"{name + ' ' + model_format:<28}{detector.split(':')[0]:<10}{cells}"
-                      f"{missed:>9}{width:>9.0f}")
+                timings = summary(stage_seconds, first) if len(stage_seconds) else None
+                print(table_row(f"{name} {model_format}", detector.split(":")[0], timings,
+                                missed, width), flush=True)
 
 
 if __name__ == "__main__":

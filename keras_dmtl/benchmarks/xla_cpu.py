@@ -17,6 +17,7 @@ threads, so a 2-core machine's full use counts twice):
    whole step: what the optimizers, the weight unit and the metrics add.
 """
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -151,6 +152,7 @@ def decompose_table(shape):
 
 def main(argv):
     del argv
+    quiet_logs()
     shape = (FLAGS.image_size, FLAGS.image_size, FLAGS.channels)
     peak = matmul_gflops()
     print(f"{FLAGS.backbone} trunk, {shape}, batch {FLAGS.batch_size}, {FLAGS.weighting} "

@@ -1,6 +1,6 @@
 """The in-memory tf.data input pipeline: shuffling, augmentation, class balancing, batching.
 
-Datasets too large for memory stream from shards instead (`streaming.py`); both
+Datasets too large for memory stream from shards instead (`shards/streaming.py`); both
 paths prepare and augment samples with `prepare_sample`.
 
 Augmentation lives here, not in the model: Keras' random layers switch XLA off

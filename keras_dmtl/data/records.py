@@ -110,7 +110,7 @@ class FaceRecords:
             of `action_unit_names`: 1 present, 0 absent, -1 not annotated. By
             default every entry is -1.
         action_unit_names: the A action units, as "AU12" (see
-            `keras_dmtl.data.action_units`); empty for a set without AU labels.
+            `keras_dmtl.data.labels.action_units`); empty for a set without AU labels.
         extras: per-sample arrays (first axis N) a reader found beside the
             labels, under their key, e.g. FER+'s votes (`EXPRESSION_VOTES`); they
             become `FaceArrays.extras`.

@@ -26,8 +26,8 @@ from typing import List
 
 import numpy as np
 
-from keras_dmtl.data.alignment import preprocess_crop
-from keras_dmtl.data.loading import decode_bytes
+from keras_dmtl.data.faces.alignment import preprocess_crop
+from keras_dmtl.data.faces.loading import decode_bytes
 from keras_dmtl.data.records import DataError
 
 _UINT8_NAMES = ("u1", b"u1", "uint8", b"uint8")

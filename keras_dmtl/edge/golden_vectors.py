@@ -19,12 +19,12 @@ import os
 
 import numpy as np
 
-from keras_dmtl.data.alignment import FACE_MARGIN
-from keras_dmtl.data.alignment import align_face
-from keras_dmtl.data.alignment import crop_box
-from keras_dmtl.data.alignment import preprocess_crop
-from keras_dmtl.data.alignment import reference_landmarks
-from keras_dmtl.data.alignment import similarity_transform
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import align_face
+from keras_dmtl.data.faces.alignment import crop_box
+from keras_dmtl.data.faces.alignment import preprocess_crop
+from keras_dmtl.data.faces.alignment import reference_landmarks
+from keras_dmtl.data.faces.alignment import similarity_transform
 from keras_dmtl.data.records import EMOTION_EXPRESSIONS
 from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
 from keras_dmtl.edge.decision import AttemptSession

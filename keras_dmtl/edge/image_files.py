@@ -9,9 +9,9 @@ would be read up to the byte cap, and a FIFO would block the attempt forever.
 import os
 import stat
 
-from keras_dmtl.data.loading import MAX_IMAGE_BYTES
-from keras_dmtl.data.loading import check_encoded_image
-from keras_dmtl.data.loading import decode_bytes
+from keras_dmtl.data.faces.loading import MAX_IMAGE_BYTES
+from keras_dmtl.data.faces.loading import check_encoded_image
+from keras_dmtl.data.faces.loading import decode_bytes
 
 _NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
                 (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
@@ -58,7 +58,7 @@ def check_image_file(path):
 
     Raises:
         ImageError: missing, unreadable, empty, not a regular file, or not an image.
-        keras_dmtl.data.detection.ImageTooLargeError: over the byte or pixel cap.
+        keras_dmtl.data.faces.detection.ImageTooLargeError: over the byte or pixel cap.
     """
     if check_encoded_image(read_image_bytes(path), path) is None:
         raise ImageError(f"{path}: not a readable image (PNG, JPEG, BMP, WebP, TIFF ...).")
@@ -69,7 +69,7 @@ def read_image(path):
 
     Raises:
         ImageError: missing, unreadable, empty, not a regular file, or not an image.
-        keras_dmtl.data.detection.ImageTooLargeError: over the byte or pixel cap.
+        keras_dmtl.data.faces.detection.ImageTooLargeError: over the byte or pixel cap.
     """
     image = decode_bytes(read_image_bytes(path), path)
     if image is None:

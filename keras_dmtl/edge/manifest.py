@@ -10,8 +10,8 @@ import numbers
 import os
 import re
 
-from keras_dmtl.data.alignment import FACE_MARGIN
-from keras_dmtl.data.alignment import reference_landmarks
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import reference_landmarks
 from keras_dmtl.io_utils import sha256_digest
 
 

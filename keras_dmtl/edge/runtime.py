@@ -2,17 +2,17 @@
 
 Imports numpy, OpenCV, Pillow (image headers) and ai_edge_litert only (no
 TensorFlow), and shares the alignment and preprocessing code with training
-(`keras_dmtl.data.loading.face_crop`).
+(`keras_dmtl.data.faces.loading.face_crop`).
 """
 
 import re
 
 import numpy as np
 
-from keras_dmtl.data.detection import ScaledDetector
-from keras_dmtl.data.detection import TrackingDetector
-from keras_dmtl.data.detection import make_detector
-from keras_dmtl.data.loading import face_crop
+from keras_dmtl.data.faces.detection import ScaledDetector
+from keras_dmtl.data.faces.detection import TrackingDetector
+from keras_dmtl.data.faces.detection import make_detector
+from keras_dmtl.data.faces.loading import face_crop
 from keras_dmtl.edge import enrollment
 from keras_dmtl.edge.decision import MAX_FACES_PER_ATTEMPT
 from keras_dmtl.edge.decision import AttemptSession

@@ -25,6 +25,7 @@ the same method, fold and seed, whose best model is kept as
 import os
 import time
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -316,6 +317,7 @@ _CONFIG = None
 
 def main(argv):
     del argv
+    quiet_logs()
     started = time.time()
     try:
         config = config_lib.validate(_CONFIG.value)

@@ -9,11 +9,11 @@ import tensorflow as tf
 import tqdm
 
 from keras_dmtl import __version__
-from keras_dmtl.edge.litert_model import LiteRTFaceModel
-from keras_dmtl.edge.manifest import input_spec
-from keras_dmtl.data.loading import load_faces
+from keras_dmtl.data.faces.loading import load_faces
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
+from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.edge.manifest import input_spec
 from keras_dmtl.evaluation.action_units import THRESHOLD
 from keras_dmtl.evaluation.action_units import align_action_units
 from keras_dmtl.evaluation.action_units import evaluate_action_units

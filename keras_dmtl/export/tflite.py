@@ -1,9 +1,14 @@
 """TFLite conversion from the SavedModel: float32, float16, dynamic-range, int8."""
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
 KINDS = ("float32", "float16", "dynamic", "int8")
+# TF's int8 calibrator runs the model in the deprecated tf.lite.Interpreter and
+# warns about it: TF's own use, nothing a caller could change.
+_CALIBRATOR_DEPRECATION = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
 
 
 def convert(saved_model_dir, kind, representative_images=None):
@@ -44,4 +49,6 @@ def convert(saved_model_dir, kind, representative_images=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     elif kind != "float32":
         raise ValueError(f"Unknown TFLite kind {kind!r} (flag --formats): choose from {KINDS}.")
-    return converter.convert()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_CALIBRATOR_DEPRECATION, category=UserWarning)
+        return converter.convert()

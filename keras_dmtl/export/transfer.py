@@ -21,6 +21,7 @@ means calibrating on the user's own population (`export_model.py
 
 import os
 
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 if __name__ == "__main__":
@@ -32,9 +33,9 @@ from absl import logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 
-from keras_dmtl.data.detection import make_detector  # noqa: E402
-from keras_dmtl.data.loading import decode_image  # noqa: E402
-from keras_dmtl.data.loading import face_crop  # noqa: E402
+from keras_dmtl.data.faces.detection import make_detector  # noqa: E402
+from keras_dmtl.data.faces.loading import decode_image  # noqa: E402
+from keras_dmtl.data.faces.loading import face_crop  # noqa: E402
 from keras_dmtl.data.readers import read_dataset  # noqa: E402
 from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: E402
@@ -185,6 +186,7 @@ def _print_verification(report):
 
 def main(argv):
     del argv
+    quiet_logs()
     for flag in ("export_dir", "data_dir"):
         if not getattr(FLAGS, flag):
             raise app.UsageError(f"--{flag} is required.")

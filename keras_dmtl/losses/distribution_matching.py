@@ -5,7 +5,7 @@ arXiv 1910.11111, and "Distribution Matching for Heterogeneous Multi-Task
 Learning: a Large-scale Face Study", arXiv 2105.03790) trains expression and AU
 heads together through their task relatedness: a matrix R (E x A) with
 R[e, i] = P(AU i present | expression e), from prior knowledge or from
-co-labelled data (`keras_dmtl.data.action_units`). Two couplings:
+co-labelled data (`keras_dmtl.data.labels.action_units`). Two couplings:
 
 - Distribution matching: the AU head's predictions should agree with the AUs
   the expression head's predictions imply, q_i = sum_e p(e | x) R[e, i]

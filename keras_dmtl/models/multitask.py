@@ -407,7 +407,7 @@ class DynamicMultiTaskModel(keras.Model):
             raise ValueError(
                 "The model has an action-unit head (--config.action_units.enabled=True), "
                 "but the batches carry no labels['action_units']: make the datasets with "
-                "action_units=True (keras_dmtl.data.pipeline, keras_dmtl.data.streaming).")
+                "action_units=True (keras_dmtl.data.pipeline, keras_dmtl.data.shards.streaming).")
         action_unit_loss = action_unit_task_loss(
             labels[ACTION_UNIT_TASK], labels["expression"], outputs[ACTION_UNIT_LOGITS],
             outputs["expression_logits"], tf.constant(self._relatedness),

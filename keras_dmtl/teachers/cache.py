@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tqdm
 
-from keras_dmtl.data.loading import decode_bytes
-from keras_dmtl.data.loading import MAX_IMAGE_BYTES
+from keras_dmtl.data.faces.loading import decode_bytes
+from keras_dmtl.data.faces.loading import MAX_IMAGE_BYTES
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import EncodedImage
 from keras_dmtl.io_utils import atomic_path

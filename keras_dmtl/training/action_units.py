@@ -5,14 +5,14 @@ import dataclasses
 
 import numpy as np
 
-from keras_dmtl.data.action_units import action_unit_names
-from keras_dmtl.data.action_units import estimate_relatedness
-from keras_dmtl.data.action_units import load_relatedness_table
-from keras_dmtl.data.action_units import prior_relatedness
+from keras_dmtl.data.labels.action_units import action_unit_names
+from keras_dmtl.data.labels.action_units import estimate_relatedness
+from keras_dmtl.data.labels.action_units import load_relatedness_table
+from keras_dmtl.data.labels.action_units import prior_relatedness
 from keras_dmtl.data.pipeline import action_unit_labels
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.streaming import ShardSplit
-from keras_dmtl.data.streaming import read_split_labels
+from keras_dmtl.data.shards.streaming import ShardSplit
+from keras_dmtl.data.shards.streaming import read_split_labels
 from keras_dmtl.evaluation.action_units import align_action_units
 
 FLAG = "--config.action_units.relatedness"

@@ -35,7 +35,7 @@ def default_config():
     """
     config = ml_collections.ConfigDict()
     # --- data
-    # Dataset folder or CSV, or a shard folder (python -m keras_dmtl.data.shard);
+    # Dataset folder or CSV, or a shard folder (python -m keras_dmtl.data.shards);
     # several datasets separated by commas train together (keras_dmtl.data.sources);
     # None: generated faces.
     config.data_dir = config_dict.placeholder(str)
@@ -96,8 +96,8 @@ def default_config():
     config.teacher.embeddings = config_dict.placeholder(str)
     config.teacher.workers = 2  # processes that compute the external teacher's embeddings
     # A third task, facial action units (multi-label), coupled to the expression
-    # task by distribution matching (docs/method.md, section 11; README "Action
-    # units as a third task"). Off: the two-task model of the paper.
+    # task by distribution matching (docs/method.md, section 11; docs/training.md,
+    # "Action units as a third task"). Off: the two-task model of the paper.
     config.action_units = ml_collections.ConfigDict()
     config.action_units.enabled = False
     # P(AU | expression) that couples the heads: "estimated" from the training
@@ -119,8 +119,8 @@ def default_config():
     config.action_units.labelled_subjects = 1.0
     config.weighting = ml_collections.ConfigDict()
     # A strategy of keras_dmtl.weighting. GradNorm had the best Delta_m on real
-    # faces (CK+48, 10 subject folds; README "Results on real faces"); "dynamic" is
-    # the paper's scheme, reproduced faithfully.
+    # faces (CK+48, 10 subject folds; docs/results.md, "Results on real faces");
+    # "dynamic" is the paper's scheme, reproduced faithfully.
     config.weighting.name = "gradnorm"
     # The strategy's constructor arguments; configs/default.py:<name> fills in
     # the strategy's defaults so that each can be set from the command line.
@@ -137,11 +137,14 @@ def default_config():
     config.mixed_precision = False  # mixed_float16 (GPU)
     # none: one device; mirrored: every GPU of this machine
     # (tf.distribute.MirroredStrategy); multi_worker: every machine named in the
-    # TF_CONFIG environment variable (MultiWorkerMirroredStrategy; README "More
-    # than one machine"). batch_size is the global batch, split over the replicas.
+    # TF_CONFIG environment variable (MultiWorkerMirroredStrategy; docs/training.md,
+    # "More than one machine"). batch_size is the global batch, split over the
+    # replicas.
     config.distribute = "none"
     config.seed = 0  # splits, generated data, shuffling, augmentation, weights
-    config.verbose = 1  # Keras progress output: 0, 1 or 2
+    # Keras progress output: 0 none, 1 a progress bar on a terminal (a line per
+    # epoch when stdout is a file or a pipe), 2 a line per epoch.
+    config.verbose = 1
     # insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin) scored during
     # training: 10-fold accuracy with flipped images, into TensorBoard and
     # metrics.json. () = none. Read safely: a .bin that asks to import code is refused.

@@ -39,7 +39,7 @@ def cluster_from_environment():
     """
     raw = os.environ.get("TF_CONFIG")
     how = (f"set TF_CONFIG on every worker, e.g. TF_CONFIG='{EXAMPLE_TF_CONFIG}' with "
-           "\"index\" 0, 1, ... (README, \"More than one machine\")")
+           "\"index\" 0, 1, ... (docs/training.md, \"More than one machine\")")
     if not raw:
         raise ValueError("--config.distribute=multi_worker: the environment variable "
                          f"TF_CONFIG is not set; {how}.")

@@ -5,8 +5,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from keras_dmtl.data.streaming import ShardSplit
-from keras_dmtl.data.streaming import make_shard_dataset
+from keras_dmtl.data.shards.streaming import ShardSplit
+from keras_dmtl.data.shards.streaming import make_shard_dataset
 from keras_dmtl.evaluation.action_units import align_action_units
 from keras_dmtl.evaluation.action_units import evaluate_action_units
 from keras_dmtl.evaluation.expression import evaluate_expression
@@ -193,7 +193,7 @@ def evaluate_lfw_pairs(model, pairs, image_size, channels, detector="none", cach
     Returns:
         The dict of `verification.evaluate_pairs`.
     """
-    from keras_dmtl.data.loading import load_faces
+    from keras_dmtl.data.faces.loading import load_faces
     from keras_dmtl.data.records import FaceRecords
     from keras_dmtl.evaluation.verification import cosine_scores
     from keras_dmtl.evaluation.verification import evaluate_pairs

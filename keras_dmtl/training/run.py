@@ -16,31 +16,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_dmtl.data.loading import load_faces
+from keras_dmtl import weighting as weighting_lib
+from keras_dmtl.data.faces.loading import load_faces
+from keras_dmtl.data.generated.synthetic import write_synthetic_dataset
 from keras_dmtl.data.pipeline import make_dataset
 from keras_dmtl.data.pipeline import make_training_dataset
-from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import combine_arrays
+from keras_dmtl.data.readers import read_ckplus48
 from keras_dmtl.data.readers import read_dataset
-from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_index import is_shard_dir
-from keras_dmtl.data.shard_index import read_index
+from keras_dmtl.data.records import MISSING_LABEL
+from keras_dmtl.data.shards.index import is_shard_dir
+from keras_dmtl.data.shards.index import read_index
+from keras_dmtl.data.shards.streaming import ShardSplit
+from keras_dmtl.data.shards.streaming import make_shard_dataset
+from keras_dmtl.data.shards.streaming import make_shard_training_dataset
+from keras_dmtl.data.shards.streaming import read_shard_arrays
+from keras_dmtl.data.shards.streaming import read_split_arrays
+from keras_dmtl.data.shards.streaming import split_shards
 from keras_dmtl.data.sources import check_mix
 from keras_dmtl.data.sources import parse_sources
 from keras_dmtl.data.splits import split_by_subject
-from keras_dmtl.data.streaming import ShardSplit
-from keras_dmtl.data.streaming import make_shard_dataset
-from keras_dmtl.data.streaming import make_shard_training_dataset
-from keras_dmtl.data.streaming import read_shard_arrays
-from keras_dmtl.data.streaming import read_split_arrays
-from keras_dmtl.data.streaming import split_shards
-from keras_dmtl.data.synthetic import write_synthetic_dataset
 from keras_dmtl.evaluation.expression import write_confusion_csv
 from keras_dmtl.evaluation.expression import write_confusion_png
 from keras_dmtl.evaluation.plots import plot_series
-from keras_dmtl import weighting as weighting_lib
+from keras_dmtl.io_utils import atomic_path
+from keras_dmtl.io_utils import read_json
+from keras_dmtl.io_utils import write_json
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
+from keras_dmtl.training import config as config_lib
+from keras_dmtl.training import distribute
+from keras_dmtl.training import finetune
+from keras_dmtl.training import teacher
 from keras_dmtl.training.action_units import action_unit_settings
 from keras_dmtl.training.action_units import keep_labelled_subjects
 from keras_dmtl.training.action_units import with_action_unit_columns
@@ -49,14 +56,8 @@ from keras_dmtl.training.callbacks import StepHistory
 from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.checkpoint import CHECKPOINT_NAME
 from keras_dmtl.training.checkpoint import read_checkpoint_state
-from keras_dmtl.training import config as config_lib
-from keras_dmtl.training import distribute
-from keras_dmtl.training import finetune
-from keras_dmtl.training import teacher
 from keras_dmtl.training.evaluate import evaluate_split
-from keras_dmtl.io_utils import atomic_path
-from keras_dmtl.io_utils import read_json
-from keras_dmtl.io_utils import write_json
+from keras_dmtl.training.progress import progress_reporting
 
 _LOG = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _shard_dir(config):
         raise DataError(
             f"--config.data_dir: {sharded[0]} is a shard folder among several sources; a run "
             "reads one shard set. Write the sources into one set with python -m "
-            "keras_dmtl.data.shard --data_dir=<first>,<second> --out_dir=<shards>, and "
+            "keras_dmtl.data.shards --data_dir=<first>,<second> --out_dir=<shards>, and "
             "train on that.")
     return sharded[0] if sharded else None
 
@@ -123,7 +124,7 @@ def streams(config):
                  else "no --config.data_dir")
         raise DataError(
             f"--config.streaming=true: {where}; "
-            "write shards with python -m keras_dmtl.data.shard --data_dir=<dataset> "
+            "write shards with python -m keras_dmtl.data.shards --data_dir=<dataset> "
             "--out_dir=<shards> and train on them, or set --config.streaming=auto.")
     return sharded and config.streaming != "false"
 
@@ -628,10 +629,11 @@ def _train(config, strategy, run_dir, chief, backup, restored):
     if backup is not None:
         # After EpochCheckpoint: a backup is never ahead of checkpoint.keras.
         callbacks.append(keras.callbacks.BackupAndRestore(backup))
+    verbose, reporting = progress_reporting(config.verbose, config.epochs)
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=validation_ds, epochs=config.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                  callbacks=callbacks, verbose=config.verbose, shuffle=False)
+                  callbacks=callbacks + reporting, verbose=verbose, shuffle=False)
     if backup is not None and chief:
         try:  # each worker deleted its own backup at the end of fit
             os.rmdir(os.path.dirname(backup))

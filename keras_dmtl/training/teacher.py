@@ -26,7 +26,7 @@ import filelock
 import numpy as np
 
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_index import INDEX_NAME
+from keras_dmtl.data.shards.index import INDEX_NAME
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
@@ -176,7 +176,7 @@ def shard_soft_labels(path, index, folder=None, with_embedding=True, embedding_d
     Raises:
         DataError: as `teacher_targets`, or a folder that cannot be written.
     """
-    from keras_dmtl.data.streaming import SoftLabelFiles  # noqa: PLC0415 (TF)
+    from keras_dmtl.data.shards.streaming import SoftLabelFiles  # noqa: PLC0415 (TF)
 
     model_path = _teacher_file(path)
     with open(os.path.join(index.root, INDEX_NAME), "rb") as stream:
@@ -208,8 +208,8 @@ def _write_shard_soft_labels(model_path, index, root, with_embedding, embedding_
     there is whole: each is renamed into place when complete); returns the widths."""
     import tensorflow as tf  # noqa: PLC0415
 
-    from keras_dmtl.data.streaming import serialize_soft_labels  # noqa: PLC0415
-    from keras_dmtl.data.streaming import shard_crops  # noqa: PLC0415
+    from keras_dmtl.data.shards.streaming import serialize_soft_labels  # noqa: PLC0415
+    from keras_dmtl.data.shards.streaming import shard_crops  # noqa: PLC0415
     from keras_dmtl.training.evaluate import predict_arrays  # noqa: PLC0415
 
     teacher, order = _loaded_teacher(

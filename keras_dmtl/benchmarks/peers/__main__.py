@@ -25,7 +25,7 @@ import tqdm  # noqa: E402
 
 from keras_dmtl.benchmarks.peers import compare  # noqa: E402
 from keras_dmtl.benchmarks.peers import registry  # noqa: E402
-from keras_dmtl.data.loading import decode_image  # noqa: E402
+from keras_dmtl.data.faces.loading import decode_image  # noqa: E402
 from keras_dmtl.data.readers import read_dataset  # noqa: E402
 from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.edge.manifest import ManifestError  # noqa: E402

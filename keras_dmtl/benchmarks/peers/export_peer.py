@@ -5,8 +5,8 @@ import os
 from keras_dmtl.benchmarks.peers.base import Peer
 from keras_dmtl.benchmarks.peers.base import PeerOutput
 from keras_dmtl.benchmarks.peers.registry import register
-from keras_dmtl.data.detection import make_detector
-from keras_dmtl.data.loading import face_crop
+from keras_dmtl.data.faces.detection import make_detector
+from keras_dmtl.data.faces.loading import face_crop
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.edge.runtime import read_outputs

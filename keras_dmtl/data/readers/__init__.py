@@ -17,6 +17,9 @@ use, so adding a format is adding its module; `detect_format`, `read_dataset` an
 the shared reader tests pick it up. The built-in readers are also imported here,
 by name, for callers that want one reader.
 
+`recordio` is not a format: it reads the container insightface packs its sets in
+(MXNet's `.rec` + `.idx`), without MXNet, for the `insightface_rec` reader.
+
 TF-free: the tf.data pipeline and the command-line tools import this package, and
 so may tools that never touch TensorFlow.
 """

@@ -24,7 +24,7 @@ from keras_dmtl.data.records import FaceRecords
 _LOG = logging.getLogger(__name__)
 
 # Every extension OpenCV decodes and Pillow can size from the header (see
-# keras_dmtl.data.loading.decode_image): JAFFE ships TIFF, the ORL faces PGM.
+# keras_dmtl.data.faces.loading.decode_image): JAFFE ships TIFF, the ORL faces PGM.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm")
 
 # Frames kept from the end of each expression sequence (the apex), as the CK+ and

@@ -9,10 +9,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from keras_dmtl.data.action_units import DEFAULT_ACTION_UNITS
-from keras_dmtl.data.action_units import FACS_ACTION_UNITS
-from keras_dmtl.data.action_units import action_unit_names
-from keras_dmtl.data.action_units import multi_hot
+from keras_dmtl.data.labels.action_units import DEFAULT_ACTION_UNITS
+from keras_dmtl.data.labels.action_units import FACS_ACTION_UNITS
+from keras_dmtl.data.labels.action_units import action_unit_names
+from keras_dmtl.data.labels.action_units import multi_hot
 
 from keras_dmtl.data.readers.base import APEX_FRAMES
 from keras_dmtl.data.readers.base import BadEntries

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 
-from keras_dmtl.data import synthetic
-from keras_dmtl.data.action_units import action_unit_names
+from keras_dmtl.data.generated import synthetic
+from keras_dmtl.data.labels.action_units import action_unit_names
 from keras_dmtl.data.readers.base import BadEntries
 from keras_dmtl.data.readers.base import build_records
 from keras_dmtl.data.readers.base import canonical_expression
@@ -46,7 +46,7 @@ def read_ckplus48(root: str, skip_bad: bool = False) -> FaceRecords:
     Returns:
         FaceRecords with identity = subject = "S###"; expression_names are the
         classes of the folders present. A set of generated faces
-        (`keras_dmtl.data.synthetic`) also carries the action units each
+        (`keras_dmtl.data.generated.synthetic`) also carries the action units each
         expression shows (`synthetic.EXPRESSION_ACTION_UNITS`); CK+48 has none.
     """
     require_directory(root, "CK+48")

@@ -13,9 +13,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from keras_dmtl.data.action_units import action_unit_name
-from keras_dmtl.data.action_units import ordered_action_unit_names
-from keras_dmtl.data.action_units import parse_action_unit
+from keras_dmtl.data.labels.action_units import action_unit_name
+from keras_dmtl.data.labels.action_units import ordered_action_unit_names
+from keras_dmtl.data.labels.action_units import parse_action_unit
 from keras_dmtl.data.readers.base import ordered_expression_names
 from keras_dmtl.data.records import EXPRESSION_VOTES
 from keras_dmtl.data.records import MISSING_LABEL

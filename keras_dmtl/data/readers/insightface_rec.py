@@ -2,7 +2,7 @@
 
 MS1MV2 (faces_emore), Glint360K and the other sets insightface ships are aligned
 112x112 face crops, JPEG-encoded, one RecordIO record each, labelled with the
-identity only (`keras_dmtl.data.recordio` reads the container). As insightface's
+identity only (`keras_dmtl.data.readers.recordio` reads the container). As insightface's
 own `MXFaceDataset` reads them: when record 0's header has labels (a, b), the
 images are records 1 .. a-1 (records a .. b-1 hold each identity's range of
 records, unused here); otherwise every record of the index is an image. The
@@ -25,16 +25,16 @@ from typing import Iterator, List, Optional, Tuple
 from keras_dmtl.data.readers.base import BadEntries
 from keras_dmtl.data.readers.base import require_directory
 from keras_dmtl.data.readers.base import require_file
+from keras_dmtl.data.readers.recordio import ImageRecord
+from keras_dmtl.data.readers.recordio import RecordIOFile
+from keras_dmtl.data.readers.recordio import unpack_image_record
 from keras_dmtl.data.readers.registry import FOLDER
 from keras_dmtl.data.readers.registry import SIGNATURE
 from keras_dmtl.data.readers.registry import register
-from keras_dmtl.data.recordio import ImageRecord
-from keras_dmtl.data.recordio import RecordIOFile
-from keras_dmtl.data.recordio import unpack_image_record
-from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import EncodedImage
 from keras_dmtl.data.records import FaceRecords
+from keras_dmtl.data.records import MISSING_LABEL
 
 REC_NAME = "train.rec"
 IDX_NAME = "train.idx"

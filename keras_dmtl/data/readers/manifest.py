@@ -7,10 +7,10 @@ import csv
 import os
 from typing import FrozenSet, List, Optional, Tuple
 
-from keras_dmtl.data.action_units import DEFAULT_ACTION_UNITS
-from keras_dmtl.data.action_units import action_unit_names
-from keras_dmtl.data.action_units import multi_hot
-from keras_dmtl.data.action_units import parse_action_unit
+from keras_dmtl.data.labels.action_units import DEFAULT_ACTION_UNITS
+from keras_dmtl.data.labels.action_units import action_unit_names
+from keras_dmtl.data.labels.action_units import multi_hot
+from keras_dmtl.data.labels.action_units import parse_action_unit
 
 from keras_dmtl.data.readers.base import BadEntries
 from keras_dmtl.data.readers.base import build_records

@@ -52,7 +52,7 @@ class DatasetFormat:
 
 
 FORMATS = Registry(__package__, "dataset format", "--config.dataset",
-                   skip=("base", "registry", "dispatch", "combining"))
+                   skip=("base", "registry", "dispatch", "combining", "recordio"))
 
 
 def register(

@@ -3,7 +3,7 @@ package org.kerasdmtl.unlock;
 /**
  * Face crops as training made them: the same geometry and the same pixel arithmetic.
  *
- * <p>Mirrors {@code keras_dmtl.data.alignment}: a least-squares similarity transform of the
+ * <p>Mirrors {@code keras_dmtl.data.faces.alignment}: a least-squares similarity transform of the
  * five landmarks onto the template, or without landmarks a square crop of the detection box
  * grown by the margin; then OpenCV's bilinear {@code warpAffine} (replicated border) and
  * {@code cvtColor(RGB2GRAY)}, reproduced to the bit, including OpenCV's fixed-point rounding.

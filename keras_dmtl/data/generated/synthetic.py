@@ -16,8 +16,8 @@ import tempfile
 import cv2
 import numpy as np
 
-from keras_dmtl.data.action_units import DEFAULT_ACTION_UNITS
-from keras_dmtl.data.action_units import multi_hot
+from keras_dmtl.data.labels.action_units import DEFAULT_ACTION_UNITS
+from keras_dmtl.data.labels.action_units import multi_hot
 from keras_dmtl.data.records import EMOTION_EXPRESSIONS
 
 # CK+48's classes: its crops are apex frames, so there is no neutral class.

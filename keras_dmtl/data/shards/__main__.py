@@ -1,10 +1,10 @@
-"""Write a face dataset as TFRecord shards, for training that streams (README "Training at scale").
+"""Write a face dataset as TFRecord shards, for training that streams (docs/training.md).
 
-    python -m keras_dmtl.data.shard --data_dir=/data/CASIA-WebFace --out_dir=shards/casia \\
+    python -m keras_dmtl.data.shards --data_dir=/data/CASIA-WebFace --out_dir=shards/casia \\
         --image_size=112 --channels=3 --detector=mtcnn --encoding=jpeg
-    python -m keras_dmtl.data.shard --data_dir=/data/CASIA-WebFace,/data/CK+48 \\
+    python -m keras_dmtl.data.shards --data_dir=/data/CASIA-WebFace,/data/CK+48 \\
         --out_dir=shards/casia_ck --image_size=112 --channels=3   # two sources, one set
-    python -m keras_dmtl.data.shard --synthetic=100000 --synthetic_identities=2000 \\
+    python -m keras_dmtl.data.shards --synthetic=100000 --synthetic_identities=2000 \\
         --out_dir=shards/generated
     python train.py --config.data_dir=shards/generated     # streams them
 
@@ -21,9 +21,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from keras_dmtl.data.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_index import ENCODINGS
+from keras_dmtl.data.shards.index import ENCODINGS
+from keras_dmtl.startup import quiet_logs
 from keras_dmtl.startup import quiet_native_startup
 
 FLAGS = flags.FLAGS
@@ -56,7 +57,7 @@ flags.mark_flag_as_required("out_dir")
 
 
 def _plan():
-    from keras_dmtl.data import shard_writer  # noqa: PLC0415
+    from keras_dmtl.data.shards import writer as shard_writer  # noqa: PLC0415
 
     if FLAGS.synthetic and FLAGS.data_dir:
         raise DataError("--synthetic and --data_dir: give one of them.")
@@ -80,8 +81,9 @@ def _plan():
 
 def main(argv):
     del argv
-    from keras_dmtl.data import shard_writer  # noqa: PLC0415
-    from keras_dmtl.data.shard_worker import CropSettings  # noqa: PLC0415
+    quiet_logs()
+    from keras_dmtl.data.shards import writer as shard_writer  # noqa: PLC0415
+    from keras_dmtl.data.shards.worker import CropSettings  # noqa: PLC0415
 
     try:
         plan = _plan()

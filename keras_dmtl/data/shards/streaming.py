@@ -1,4 +1,4 @@
-"""Streaming input from TFRecord shards (written by `python -m keras_dmtl.data.shard`).
+"""Streaming input from TFRecord shards (written by `python -m keras_dmtl.data.shards`).
 
 A run on shards holds no image array: each epoch reads the shards (several at
 once, interleaved), shuffles the encoded examples window by window, decodes and
@@ -30,7 +30,6 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from keras_dmtl.data import shard_index
 from keras_dmtl.data.pipeline import AUGMENT_STREAM
 from keras_dmtl.data.pipeline import SHARD_ORDER_STREAM
 from keras_dmtl.data.pipeline import SOURCE_STREAM
@@ -38,9 +37,10 @@ from keras_dmtl.data.pipeline import WINDOW_STREAM
 from keras_dmtl.data.pipeline import epoch_seed
 from keras_dmtl.data.pipeline import prepare_sample
 from keras_dmtl.data.pipeline import training_steps_per_epoch
-from keras_dmtl.data.records import MISSING_LABEL
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceArrays
+from keras_dmtl.data.records import MISSING_LABEL
+from keras_dmtl.data.shards import index as shard_index
 from keras_dmtl.data.splits import split_by_subject
 
 # Shards read at once; their examples alternate, one from each in turn.

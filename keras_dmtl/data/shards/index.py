@@ -1,4 +1,4 @@
-"""A shard set's index: what `python -m keras_dmtl.data.shard` wrote, read back and checked.
+"""A shard set's index: what `python -m keras_dmtl.data.shards` wrote, read back and checked.
 
 A shard folder holds TFRecord files of encoded face crops and `index.json`, written
 last: its presence says the set is complete. The index names every shard with its
@@ -163,7 +163,7 @@ def read_index(root) -> ShardIndex:
             not match the shards beside it.
     """
     path = os.path.join(root, INDEX_NAME)
-    rewrite = ("write the shards again with python -m keras_dmtl.data.shard into an empty "
+    rewrite = ("write the shards again with python -m keras_dmtl.data.shards into an empty "
                "--out_dir.")
     try:
         with open(path) as stream:

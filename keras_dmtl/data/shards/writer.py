@@ -1,12 +1,12 @@
 """Writes a face dataset as TFRecord shards: detected and aligned once, in parallel,
-resumably (`python -m keras_dmtl.data.shard` is its command line).
+resumably (`python -m keras_dmtl.data.shards` is its command line).
 
 The examples are shuffled once (seeded) and dealt into shards of `shard_size`.
-Worker processes make and encode the crops of a shard (`shard_worker`); the main
+Worker processes make and encode the crops of a shard (`worker`); the main
 process writes each shard under a temporary name and renames it when complete,
 then records it in `progress.json`. A rerun with the same data and settings skips
 the finished shards; `index.json` is written last, so its presence means the set
-is complete (`shard_index`).
+is complete (`index`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import List, Optional
 import numpy as np
 import tqdm
 
-from keras_dmtl.data import shard_index
-from keras_dmtl.data import shard_worker
-from keras_dmtl.data.loading import hash_sources
+from keras_dmtl.data.faces.loading import hash_sources
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.shard_worker import GeneratedFaces
-from keras_dmtl.data.shard_worker import ShardJob
+from keras_dmtl.data.shards import index as shard_index
+from keras_dmtl.data.shards import worker as shard_worker
+from keras_dmtl.data.shards.worker import GeneratedFaces
+from keras_dmtl.data.shards.worker import ShardJob
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
@@ -116,10 +116,10 @@ def plan_records(records):
 def plan_generated(count, identities, seed=0):
     """The plan of `count` generated faces of `identities` people (see
     `synthetic.render_stream_image`); nothing is rendered here."""
-    from keras_dmtl.data.action_units import action_unit_names  # noqa: PLC0415
-    from keras_dmtl.data.synthetic import GENERATED_ACTION_UNITS  # noqa: PLC0415
-    from keras_dmtl.data.synthetic import expression_action_units  # noqa: PLC0415
-    from keras_dmtl.data.synthetic import stream_labels  # noqa: PLC0415
+    from keras_dmtl.data.generated.synthetic import GENERATED_ACTION_UNITS  # noqa: PLC0415
+    from keras_dmtl.data.generated.synthetic import expression_action_units  # noqa: PLC0415
+    from keras_dmtl.data.generated.synthetic import stream_labels  # noqa: PLC0415
+    from keras_dmtl.data.labels.action_units import action_unit_names  # noqa: PLC0415
 
     generated = GeneratedFaces(identities, seed)
     identity, expression = stream_labels(np.arange(count), identities, generated.expressions)
@@ -191,7 +191,7 @@ def _prepare_out_dir(out_dir, wanted):
 
 def _write_shard(path, plan, positions, results):
     """Writes one shard atomically; returns the positions whose crop failed, with why."""
-    from keras_dmtl.data.streaming import serialize_example  # noqa: PLC0415 (TensorFlow)
+    from keras_dmtl.data.shards.streaming import serialize_example  # noqa: PLC0415 (TensorFlow)
     import tensorflow as tf  # noqa: PLC0415 (workers never import this module's TF)
 
     skipped = {}

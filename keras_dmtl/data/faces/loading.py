@@ -17,14 +17,14 @@ import numpy as np
 import tqdm
 import PIL.Image
 
-from keras_dmtl.data.alignment import FACE_MARGIN
-from keras_dmtl.data.alignment import align_face
-from keras_dmtl.data.alignment import crop_box
-from keras_dmtl.data.alignment import preprocess_crop
-from keras_dmtl.data.detection import ImageTooLargeError
-from keras_dmtl.data.detection import check_image_size
-from keras_dmtl.data.detection import largest_face
-from keras_dmtl.data.detection import make_detector
+from keras_dmtl.data.faces.alignment import FACE_MARGIN
+from keras_dmtl.data.faces.alignment import align_face
+from keras_dmtl.data.faces.alignment import crop_box
+from keras_dmtl.data.faces.alignment import preprocess_crop
+from keras_dmtl.data.faces.detection import ImageTooLargeError
+from keras_dmtl.data.faces.detection import check_image_size
+from keras_dmtl.data.faces.detection import largest_face
+from keras_dmtl.data.faces.detection import make_detector
 from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import EncodedImage
 from keras_dmtl.data.records import FaceArrays
@@ -57,7 +57,7 @@ def decode_image(source):
     `EncodedImage`, or None when it cannot be read or decoded.
 
     A file over `MAX_IMAGE_BYTES`, or whose header gives more than
-    `keras_dmtl.data.detection.MAX_IMAGE_PIXELS`, is refused before it is decoded.
+    `keras_dmtl.data.faces.detection.MAX_IMAGE_PIXELS`, is refused before it is decoded.
 
     Raises:
         ImageTooLargeError: over either cap.
@@ -147,7 +147,7 @@ def crop_detection(image, face, image_size, channels, margin):
 
     Args:
         image: the decoded (H, W[, C]) uint8 image the face was found in.
-        face: a `keras_dmtl.data.detection.Detection`.
+        face: a `keras_dmtl.data.faces.detection.Detection`.
         image_size, channels, margin: as the model was trained with.
 
     Returns:

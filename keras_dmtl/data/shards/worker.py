@@ -14,13 +14,13 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from keras_dmtl.data.alignment import preprocess_crop
-from keras_dmtl.data.detection import ImageTooLargeError
-from keras_dmtl.data.detection import make_detector
-from keras_dmtl.data.loading import decode_image
-from keras_dmtl.data.loading import face_crop
-from keras_dmtl.data.synthetic import DEFAULT_EXPRESSIONS
-from keras_dmtl.data.synthetic import render_stream_image
+from keras_dmtl.data.faces.alignment import preprocess_crop
+from keras_dmtl.data.faces.detection import ImageTooLargeError
+from keras_dmtl.data.faces.detection import make_detector
+from keras_dmtl.data.faces.loading import decode_image
+from keras_dmtl.data.faces.loading import face_crop
+from keras_dmtl.data.generated.synthetic import DEFAULT_EXPRESSIONS
+from keras_dmtl.data.generated.synthetic import render_stream_image
 
 JPEG_QUALITY = 95
 # Generated faces are drawn at least this large, then resized, as the in-memory
