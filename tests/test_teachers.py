@@ -10,6 +10,8 @@ import tensorflow as tf
 
 from keras_dmtl.data.records import FaceRecords
 from keras_dmtl.losses import embedding_distillation_loss
+from keras_dmtl.losses import embedding_target_loss
+from keras_dmtl.losses import pairwise_similarity_distillation_loss
 from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
 from keras_dmtl.teachers import cache
 from keras_dmtl.teachers import registry
@@ -129,3 +131,34 @@ def test_worker_processes_give_the_same_vectors_and_pass_failures_up(tmp_path, f
                                      progress=False)
     finally:
         registry.TEACHERS.remove("broken")
+
+
+def test_pairwise_similarity_target_matches_a_hand_computation_and_ignores_rotations():
+    rng = np.random.default_rng(0)
+    teacher = rng.normal(size=(5, 4))
+    teacher /= np.linalg.norm(teacher, axis=1, keepdims=True)
+    teacher[3] = 0.0  # no face: no target
+    student = rng.normal(size=(5, 4))
+    identity = np.array([-1, 2, -1, -1, 1])  # sample 1 and 4 have identities (mix 0.5)
+    loss = pairwise_similarity_distillation_loss(tf.constant(identity), tf.constant(student),
+                                                 tf.constant(teacher), 0.5)
+    unit_student = student / np.linalg.norm(student, axis=1, keepdims=True)
+    weights = np.array([1.0, 0.5, 1.0, 0.0, 0.5])
+    with_target = [0, 1, 2, 4]
+    per_sample = {}
+    for i in with_target:
+        others = [j for j in with_target if j != i]
+        per_sample[i] = np.mean([(unit_student[i] @ unit_student[j] - teacher[i] @ teacher[j])
+                                 ** 2 for j in others])
+    expected = sum(weights[i] * per_sample[i] for i in with_target) / weights.sum()
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # A rotation of the teacher's space costs nothing: only the similarities matter.
+    rotation, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    rotated = pairwise_similarity_distillation_loss(
+        tf.constant(identity), tf.constant(teacher @ rotation), tf.constant(teacher), 0.5)
+    assert float(rotated) == pytest.approx(0.0, abs=1e-6)
+    assert float(embedding_target_loss("cosine", tf.constant(identity),
+                                       tf.constant(teacher @ rotation), tf.constant(teacher),
+                                       0.5)) > 0.1
+    with pytest.raises(ValueError, match="choose one of cosine, pairwise"):
+        embedding_target_loss("l2", identity, student, teacher, 0.5)

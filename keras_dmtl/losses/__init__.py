@@ -6,6 +6,8 @@ from keras_dmtl.losses.action_unit_task import action_unit_task_loss
 from keras_dmtl.losses.action_unit_task import coupling_mask
 from keras_dmtl.losses.center_loss import CenterLoss
 from keras_dmtl.losses.distillation import embedding_distillation_loss
+from keras_dmtl.losses.distillation import embedding_target_loss
+from keras_dmtl.losses.distillation import pairwise_similarity_distillation_loss
 from keras_dmtl.losses.distillation import soft_label_divergence
 from keras_dmtl.losses.distillation import soft_label_expression_loss
 from keras_dmtl.losses.distribution_matching import distribution_matching_loss
@@ -31,6 +33,8 @@ __all__ = [
     "cross_replica_sum",
     "distribution_matching_loss",
     "embedding_distillation_loss",
+    "embedding_target_loss",
+    "pairwise_similarity_distillation_loss",
     "implied_action_unit_probabilities",
     "implied_expression_log_probabilities",
     "label_mask",

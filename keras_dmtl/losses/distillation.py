@@ -69,6 +69,17 @@ def soft_label_expression_loss(labels, student_logits, teacher_logits, temperatu
     return masked_mean(per_sample, tf.ones_like(present))
 
 
+# How the student's embedding is held to the teacher's (`embedding_target_loss`).
+EMBEDDING_LOSSES = ("cosine", "pairwise")
+
+
+def _target_weights(identity_labels, teacher_embedding, mix):
+    """Per sample: 1 without an identity label, `mix` with one, 0 without a target."""
+    present = label_mask(identity_labels)
+    has_target = tf.cast(tf.reduce_any(tf.not_equal(teacher_embedding, 0), axis=-1), tf.float32)
+    return ((1.0 - present) + mix * present) * has_target
+
+
 def embedding_distillation_loss(identity_labels, embedding, teacher_embedding, mix):
     """1 - cos(student embedding, teacher embedding), averaged over the samples
     without an identity label (weight 1) and those with one (weight `mix`); a
@@ -86,7 +97,46 @@ def embedding_distillation_loss(identity_labels, embedding, teacher_embedding, m
     """
     student = tf.math.l2_normalize(tf.cast(embedding, tf.float32), axis=-1)
     cosine = tf.reduce_sum(student * tf.cast(teacher_embedding, tf.float32), axis=-1)
-    present = label_mask(identity_labels)
-    has_target = tf.cast(tf.reduce_any(tf.not_equal(teacher_embedding, 0), axis=-1), tf.float32)
-    weight = ((1.0 - present) + mix * present) * has_target
-    return masked_mean(1.0 - cosine, weight)
+    return masked_mean(1.0 - cosine, _target_weights(identity_labels, teacher_embedding, mix))
+
+
+def pairwise_similarity_distillation_loss(identity_labels, embedding, teacher_embedding, mix):
+    """The student's cosine similarities between the batch's faces held to the
+    teacher's (relational distillation, Park et al. 2019): per sample, the mean
+    squared difference of its similarities to the other samples with a target,
+    averaged with the weights of `embedding_distillation_loss`.
+
+    Unlike the cosine target, the student's embedding space may be any rotation
+    of the teacher's: only who is near whom is taught.
+
+    Args:
+        identity_labels, embedding, teacher_embedding, mix: as in
+            `embedding_distillation_loss`.
+
+    Returns:
+        A float32 scalar >= 0; 0 for a batch with fewer than two targets.
+    """
+    student = tf.math.l2_normalize(tf.cast(embedding, tf.float32), axis=-1)
+    teacher = tf.cast(teacher_embedding, tf.float32)
+    weight = _target_weights(identity_labels, teacher, mix)
+    difference = tf.square(tf.matmul(student, student, transpose_b=True)
+                           - tf.matmul(teacher, teacher, transpose_b=True))
+    others = tf.cast(weight[None, :] > 0, tf.float32) * (1.0 - tf.eye(tf.shape(weight)[0]))
+    count = tf.reduce_sum(others, axis=1)
+    per_sample = tf.reduce_sum(difference * others, axis=1) / tf.maximum(count, 1.0)
+    return masked_mean(per_sample, weight * tf.cast(count > 0, tf.float32))
+
+
+def embedding_target_loss(kind, identity_labels, embedding, teacher_embedding, mix):
+    """The embedding-distillation loss of `kind` ("cosine" or "pairwise").
+
+    Raises:
+        ValueError: another kind; the message lists `EMBEDDING_LOSSES`.
+    """
+    if kind == "cosine":
+        return embedding_distillation_loss(identity_labels, embedding, teacher_embedding, mix)
+    if kind == "pairwise":
+        return pairwise_similarity_distillation_loss(identity_labels, embedding,
+                                                     teacher_embedding, mix)
+    raise ValueError(f"Unknown embedding distillation loss {kind!r}: choose one of "
+                     f"{', '.join(EMBEDDING_LOSSES)}.")

@@ -10,7 +10,7 @@ from keras_dmtl.losses import action_unit_task_loss
 from keras_dmtl.losses import cross_replica_sum
 from keras_dmtl.losses import label_mask
 from keras_dmtl.losses import masked_soft_macro_f1_loss
-from keras_dmtl.losses import embedding_distillation_loss
+from keras_dmtl.losses import embedding_target_loss
 from keras_dmtl.losses import masked_mean
 from keras_dmtl.losses import masked_sparse_cross_entropy
 from keras_dmtl.losses import soft_label_expression_loss
@@ -109,7 +109,8 @@ class DynamicMultiTaskModel(keras.Model):
         frozen_batchnorm: names of BatchNormalization layers kept in inference
             mode for good (see `freeze_batchnorm`).
         distillation: None, or the teacher soft labels' settings
-            {"temperature": T, "mix": m, "embedding_weight": g}
+            {"temperature": T, "mix": m, "embedding_weight": g, "embedding_loss":
+            "cosine" (default) or "pairwise"}
             (`keras_dmtl.losses.distillation`). Batches whose labels carry
             "teacher_expression_logits" (B, K) and "teacher_embedding" (B, D) then
             train on them: L2 becomes the soft-label expression loss (the teacher
@@ -395,9 +396,9 @@ class DynamicMultiTaskModel(keras.Model):
         else:
             expression_loss = masked_mean(hard_expression, label_mask(labels["expression"]))
         if settings.get("embedding_weight") and TEACHER_EMBEDDING in labels:
-            face_loss += settings["embedding_weight"] * embedding_distillation_loss(
-                labels["identity"], outputs["embedding"], labels[TEACHER_EMBEDDING],
-                settings["mix"])
+            face_loss += settings["embedding_weight"] * embedding_target_loss(
+                settings.get("embedding_loss", "cosine"), labels["identity"],
+                outputs["embedding"], labels[TEACHER_EMBEDDING], settings["mix"])
         if self.expression_f1_weight:
             expression_loss += self.expression_f1_weight * masked_soft_macro_f1_loss(
                 labels["expression"], outputs["expression_logits"])

@@ -88,6 +88,10 @@ def default_config():
     # Weight of the embedding distillation (1 - cosine to the teacher's embedding)
     # in the face loss; 0: distil expressions only.
     config.teacher.embedding_weight = 1.0
+    # How the embedding follows the teacher's: "cosine" (1 - cos to its vector:
+    # the same space) or "pairwise" (the batch's cosine similarities matched:
+    # only who is near whom).
+    config.teacher.embedding_loss = "cosine"
     # An external face-recognition model whose embedding of every source photo is
     # the embedding target instead (keras_dmtl.teachers, e.g. "dlib_resnet": dlib's
     # CC0 ResNet, 128-d, trained on ~7,500 people). Computed once per photo, in
@@ -240,6 +244,7 @@ CHOICES = {
     "balance": (None, "expression", "identity"),
     "distribute": ("none", "mirrored", "multi_worker"),
     "init_scope": ("all", "trunk"),
+    "teacher.embedding_loss": ("cosine", "pairwise"),
 }
 
 # Keys a resumed run may change: how long it trains and how it computes, reports

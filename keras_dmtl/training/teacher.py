@@ -312,4 +312,5 @@ def distillation_settings(config):
     if not (config.teacher.model or config.teacher.embeddings):
         return None
     return {"temperature": float(config.teacher.temperature), "mix": float(config.teacher.mix),
-            "embedding_weight": float(config.teacher.embedding_weight)}
+            "embedding_weight": float(config.teacher.embedding_weight),
+            "embedding_loss": config.teacher.embedding_loss}
