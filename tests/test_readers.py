@@ -17,6 +17,7 @@ import pytest
 from keras_dmtl.data import readers
 from keras_dmtl.data.readers import registry
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.sources import parse_sources
 from keras_dmtl.data.splits import split_by_subject
 from tests.reader_helpers import layout_writer
 from tests.reader_helpers import write_image
@@ -191,6 +192,28 @@ def test_read_dataset_passes_options_and_checks_name_and_path(tmp_path):
         readers.read_dataset(str(tmp_path / "empty"), dataset="lfw")
     with pytest.raises(DataError, match="is not a directory: pass the root folder of the CK"):
         readers.read_dataset(fer, dataset="ckplus48")
+
+
+def test_reader_options_may_follow_the_format_name(tmp_path):
+    fer, _ = write_fer2013_layout(tmp_path)
+    assert readers.parse_format("lfw_expressions:part=imfdb") == ("lfw_expressions",
+                                                                  {"part": "imfdb"})
+    assert readers.parse_format("ckplus:include_neutral=true:apex=3") == (
+        "ckplus", {"include_neutral": True, "apex": 3})
+    assert len(readers.read_dataset(fer, dataset="fer2013:usage=PublicTest")) == 1
+    with pytest.raises(DataError, match="has no option part; its options are: usage"):
+        readers.read_dataset(fer, dataset="fer2013:part=imfdb")
+    with pytest.raises(DataError, match="write a reader option as fer2013:<option>=<value>"):
+        readers.read_dataset(fer, dataset="fer2013:PublicTest")
+
+
+def test_one_folder_is_two_sources_when_their_options_differ():
+    sources = parse_sources("/f/lfw_expr,/f/lfw_expr",
+                            "lfw_expressions:part=lfw,lfw_expressions:part=imfdb")
+    assert [source.dataset for source in sources] == ["lfw_expressions:part=lfw",
+                                                      "lfw_expressions:part=imfdb"]
+    with pytest.raises(ValueError, match="names a source twice"):
+        parse_sources("/f/a,/f/a", "lfw")
 
 
 def test_expression_aliases_map_onto_canonical_names():

@@ -25,7 +25,7 @@ class SourceSpec:
 
     Attributes:
         path: its folder or file (a shard folder only when it is the run's only source).
-        dataset: its format name, or "auto".
+        dataset: its format name (with reader options, `name:key=value`), or "auto".
         detector: how faces are found in it ("none" for crops, "mtcnn", ...).
     """
 
@@ -66,10 +66,12 @@ def parse_sources(data_dir: Optional[str], dataset: str = "auto",
     if not all(paths):
         raise ValueError(f"--config.data_dir={data_dir}: an empty entry; separate the sources "
                          "with single commas.")
-    if len(set(paths)) != len(paths):
+    datasets = _per_source(dataset, "dataset", len(paths))
+    # One folder may be two sources when its reader reads two parts of it
+    # (lfw_expressions:part=lfw and :part=imfdb).
+    if len(set(zip(paths, datasets))) != len(paths):
         raise ValueError(f"--config.data_dir={data_dir} names a source twice: give each once "
                          "(--config.source_mix draws one more often).")
-    datasets = _per_source(dataset, "dataset", len(paths))
     detectors = _per_source(detector, "detector", len(paths))
     return [SourceSpec(*fields) for fields in zip(paths, datasets, detectors)]
 

@@ -33,6 +33,7 @@ from keras_dmtl.data.readers.combining import combine
 from keras_dmtl.data.readers.combining import combine_arrays
 from keras_dmtl.data.readers.combining import source_tags
 from keras_dmtl.data.readers.dispatch import detect_format
+from keras_dmtl.data.readers.dispatch import parse_format
 from keras_dmtl.data.readers.dispatch import read_dataset
 from keras_dmtl.data.readers.celeba import read_celeba
 from keras_dmtl.data.readers.fer2013 import read_fer2013
@@ -65,6 +66,7 @@ __all__ = [
     "detect_format",
     "formats",
     "ordered_expression_names",
+    "parse_format",
     "read_ckplus",
     "read_celeba",
     "read_ckplus48",

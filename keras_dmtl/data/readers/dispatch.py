@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 from keras_dmtl.data.readers import registry
@@ -60,6 +61,42 @@ def detect_format(root_or_file: str) -> str:
     return winners[0]
 
 
+OPTION_SEPARATOR = ":"
+
+
+def parse_format(dataset: str):
+    """Splits a format name from the reader options written after it.
+
+    `--config.dataset` may give a reader its options, each as `:key=value`
+    after the name: `lfw_expressions:part=imfdb` reads the IMFDB part alone,
+    `fer2013:usage=PrivateTest` one usage. Values "true" / "false" are booleans,
+    whole numbers ints; anything else a string.
+
+    Args:
+        dataset: a format name, optionally with options.
+
+    Returns:
+        (name, {option: value}).
+
+    Raises:
+        DataError: an option not written as key=value.
+    """
+    name, *written = str(dataset).split(OPTION_SEPARATOR)
+    options = {}
+    for option in written:
+        key, equals, value = option.partition("=")
+        if not equals or not key.strip():
+            raise DataError(f"--config.dataset={dataset}: write a reader option as "
+                            f"{name}:<option>=<value>, e.g. lfw_expressions:part=imfdb.")
+        value = value.strip()
+        if value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        elif value.lstrip("-").isdigit():
+            value = int(value)
+        options[key.strip()] = value
+    return name.strip(), options
+
+
 def read_dataset(
     path: str, dataset: str = AUTO, skip_bad: bool = False, **options
 ) -> FaceRecords:
@@ -67,12 +104,13 @@ def read_dataset(
 
     Args:
         path: the dataset root folder or file.
-        dataset: a registered format name, or "auto" to detect it.
+        dataset: a registered format name (with reader options, see
+            `parse_format`), or "auto" to detect it.
         skip_bad: skip the entries the reader cannot label (a badly named file, a
             malformed row or sequence; each reader's docstring says which) with
             one warning, instead of raising DataError.
         **options: the reader's own options (e.g. include_neutral for ckplus,
-            usage for fer2013).
+            usage for fer2013); they may also follow the name (`parse_format`).
 
     Returns:
         The reader's FaceRecords.
@@ -81,6 +119,8 @@ def read_dataset(
         DataError: an unknown format name, a missing or empty path, an
             unrecognised layout, or bad data; the message names the flag or file.
     """
+    dataset, written = parse_format(dataset)
+    options = {**written, **options}
     formats = registry.formats()
     if dataset != AUTO and dataset not in formats:
         raise DataError(
@@ -90,4 +130,11 @@ def read_dataset(
     _require_path(path)
     if dataset == AUTO:
         dataset = detect_format(path)
-    return formats[dataset].read(path, skip_bad=skip_bad, **options)
+    read = formats[dataset].read
+    accepted = [name for name in inspect.signature(read).parameters
+                if name not in ("skip_bad",)][1:]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DataError(f"--config.dataset={dataset}: the {dataset} reader has no option "
+                        f"{', '.join(unknown)}; its options are: {', '.join(accepted) or 'none'}.")
+    return read(path, skip_bad=skip_bad, **options)
