@@ -60,6 +60,8 @@ def get_config(strategy=None):
     config.image_size = 64
     config.channels = 1
     config.embedding_dim = 128  # the teacher's width
+    # Public photos include some where no face is found; they are counted and left out.
+    config.skip_bad_images = True
     config.teacher.embeddings = "dlib_resnet"
     config.teacher.mix = 1.0  # every face with a teacher vector learns from it
     config.val_fraction = 0.1
