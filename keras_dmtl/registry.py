@@ -41,6 +41,20 @@ class Registry:
         self._entries[name] = entry
         return entry
 
+    def named_class(self, name, name_attribute="name"):
+        """A class decorator: registers a class as `name` and stores `name` on it
+        as `name_attribute`."""
+
+        def decorator(cls):
+            setattr(cls, name_attribute, name)
+            return self.add(name, cls)
+
+        return decorator
+
+    def __contains__(self, name):
+        """Whether `name` is registered now (without importing the package's modules)."""
+        return name in self._entries
+
     def keras_class(self, name, name_attribute):
         """A class decorator: registers a Keras class as `name`, makes it
         serializable in `.keras` files, and stores `name` on it as `name_attribute`."""

@@ -1,26 +1,10 @@
-"""The peers by name; each module of this package registers its own."""
+"""The peers by name; each module of this package registers its own
+(`@register(name)` on a `Peer` subclass)."""
 
 from keras_dmtl.registry import Registry
 
 PEERS = Registry(__package__, "peer", "--peers",
                  skip=("base", "registry", "compare", "__main__"))
-
-
-def register(name):
-    """Class decorator: registers a `Peer` subclass as `name`."""
-
-    def decorator(cls):
-        cls.name = name
-        return PEERS.add(name, cls)
-
-    return decorator
-
-
-def available():
-    """The sorted names of the registered peers."""
-    return PEERS.names()
-
-
-def lookup(name):
-    """The peer class registered as `name` (an error lists the others)."""
-    return PEERS.lookup(name)
+register = PEERS.named_class
+available = PEERS.names
+lookup = PEERS.lookup
