@@ -235,3 +235,19 @@ def test_gradnorm_raises_weight_of_slower_task():
     norms = [tf.linalg.global_norm(tape.gradient(loss, shared)).numpy() for loss in (face, expression)]
     # The task with the smaller gradient norm on W gets the larger weight.
     assert (weights[0] > weights[1]) == (norms[0] < norms[1])
+
+
+@pytest.mark.parametrize("setting, gpus, expected", [
+    ("auto", [], False), ("auto", ["GPU:0"], True),
+    ("true", [], True), ("false", ["GPU:0"], False)])
+def test_jit_compile_auto_is_off_on_cpu_and_on_with_a_gpu(setting, gpus, expected, monkeypatch):
+    from keras_dmtl.training.config import make_config  # noqa: PLC0415
+    from keras_dmtl.training.run import build_model  # noqa: PLC0415
+
+    listed = tf.config.list_physical_devices
+    devices = {"GPU": [tf.config.PhysicalDevice(f"/physical_device:{name}", "GPU")
+                       for name in gpus]}
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: devices[kind] if kind == "GPU" else listed(kind))
+    model = build_model(make_config(image_size=16, embedding_dim=8, jit_compile=setting), 8, 7)
+    assert model.jit_compile is expected
