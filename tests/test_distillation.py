@@ -171,8 +171,8 @@ def _distance_to_teacher(model, part, temperature):
     return divergence, np.mean(1 - cosine)
 
 
-def test_a_student_trains_on_two_one_label_sources_toward_the_teacher(sources, teacher_run,  # noqa: F811
-                                                                      tmp_path):
+def test_a_student_of_two_one_label_sources_ends_nearer_its_teacher(sources, teacher_run,  # noqa: F811
+                                                                    tmp_path):
     config = _student_config(sources, teacher_run, out_dir=str(tmp_path / "student"), epochs=2,
                              learning_rate=1e-2)
     metrics = train(config)

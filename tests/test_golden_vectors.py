@@ -113,8 +113,10 @@ def _warp_by_hand(frame, matrix, size):
     height, width = frame.shape[:2]
     x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    pixel = lambda y, x: frame[np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)].astype(  # noqa: E731
-        np.float64)
+
+    def pixel(y, x):
+        return frame[np.clip(y, 0, height - 1), np.clip(x, 0, width - 1)].astype(np.float64)
+
     return ((1 - fy) * ((1 - fx) * pixel(y0, x0) + fx * pixel(y0, x0 + 1))
             + fy * ((1 - fx) * pixel(y0 + 1, x0) + fx * pixel(y0 + 1, x0 + 1)))
 

@@ -61,7 +61,10 @@ def scored_by_hand(model, path, image_size, channels, folds=10):
     """
     pairs = read_verification_bin(path)
     images = decode_pairs(pairs, image_size, channels).astype(np.float32)
-    embed = lambda x: model.network.predict(x, verbose=0)["embedding"].astype(np.float64)  # noqa: E731
+
+    def embed(x):
+        return model.network.predict(x, verbose=0)["embedding"].astype(np.float64)
+
     embeddings = embed(images) + embed(images[:, :, ::-1])
     first, second = embeddings[0::2], embeddings[1::2]
     scores = np.sum(first * second, axis=1) / (np.linalg.norm(first, axis=1)
