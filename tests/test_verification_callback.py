@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from keras_dmtl.data.records import DataError
-from keras_dmtl.data.verification_bin import decode_pairs
-from keras_dmtl.data.verification_bin import read_verification_bin
 from keras_dmtl.data.synthetic import random_identity
 from keras_dmtl.data.synthetic import render_face
-from keras_dmtl.training.callbacks import VerificationBinCallback
+from keras_dmtl.data.verification_bin import decode_pairs
+from keras_dmtl.data.verification_bin import read_verification_bin
 from keras_dmtl.evaluation.verification import evaluate_pairs
+from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.config import make_config
 from tests.core_helpers import IMAGE_SHAPE
 from tests.core_helpers import make_batch
