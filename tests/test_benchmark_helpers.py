@@ -2,12 +2,13 @@
 
 import math
 
+import keras
 import pytest
 
+from keras_dmtl.benchmarks.measure import random_batch
 from keras_dmtl.benchmarks.measure import ratio_interval
 from keras_dmtl.benchmarks.measure import step_flops
-from tests.core_helpers import make_batch
-from tests.core_helpers import make_model
+from keras_dmtl.models.multitask import DynamicMultiTaskModel
 
 
 def test_ratio_interval_is_the_geometric_mean_with_a_t_interval():
@@ -24,15 +25,21 @@ def test_ratio_interval_of_identical_or_single_rounds_is_a_point():
     assert ratio_interval([2.0], [1.0]) == pytest.approx((2.0, 2.0, 2.0))
 
 
-def test_dynamic_step_adds_under_one_percent_of_the_static_flops():
-    images, labels = make_batch()
+def test_dynamic_step_adds_under_a_thousandth_of_a_percent_of_the_static_flops():
+    # README: the weight unit adds under 0.001 % of a step's operations (mobile trunk,
+    # 64 px, batch 32). The unit's cost does not grow with the image, the trunk's does:
+    # the tiny trunk at the README's 64 px and batch is cheaper than mobile, so the
+    # unit's share here is larger than README's, and the bound still holds.
+    images, labels = random_batch(32, (64, 64, 1), 8, num_expressions=2)
     flops = {}
     for name in ("static", "dynamic"):
-        model = make_model(name)
-        model.train_on_batch(images, labels)
+        keras.utils.set_random_seed(0)
+        model = DynamicMultiTaskModel(8, 2, backbone="tiny", input_shape=(64, 64, 1),
+                                      embedding_dim=8, expression_dim=8, weighting=name)
+        model.compile(optimizer="sgd")
         flops[name] = step_flops(model, images, labels)
-    assert flops["static"] > 0
-    assert 1.0 < flops["dynamic"] / flops["static"] < 1.01
+    assert flops["static"] > 1e9
+    assert 0 < flops["dynamic"] - flops["static"] < 1e-5 * flops["static"], flops
 
 
 def test_phone_model_rows_are_parsed_or_named():

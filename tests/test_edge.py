@@ -78,8 +78,10 @@ def test_liveness_challenge_needs_the_expression(exported, tmp_path):
     assert result["decision"] == "reject" and not result["challenge_met"]
 
 
-def test_tracking_never_skips_the_model_or_the_decision(exported, tmp_path):
-    """A camera session follows the face, but every frame with one is run and decided."""
+def test_a_tracked_session_runs_the_model_on_every_frame_with_a_face(exported, tmp_path):
+    """A camera session follows the face, but every frame with one is run and decided:
+    at the export's own threshold a stranger's frames are each scored against the
+    owner's template and the session rejected, the owner's accepted at the first frame."""
     from keras_dmtl.data.generated import synthetic  # noqa: PLC0415
 
     def face(seed):
@@ -94,22 +96,35 @@ def test_tracking_never_skips_the_model_or_the_decision(exported, tmp_path):
         return image
 
     export_dir = exported[0]
-    store, key_file = str(tmp_path / "store" / "store.json"), str(tmp_path / "keys" / "store.key")
-    # Enrolled at 0.99 (three copies of one frame score 1 up to rounding); verified at
-    # 1.0, stricter, so that no frame is accepted and every face is compared.
-    FaceUnlock(export_dir, store, detector="haar", key_file=key_file,
-               threshold=0.99).enroll("ana", [frame(face(3), 240, 160)] * 3)
-    unlock = FaceUnlock(export_dir, store, detector="haar", key_file=key_file, threshold=1.0,
-                        redetect_every=10)
+    unlock = FaceUnlock(export_dir, str(tmp_path / "store" / "store.json"), detector="haar",
+                        key_file=str(tmp_path / "keys" / "store.key"), redetect_every=10)
+    calibrated = json.loads(open(os.path.join(export_dir, "manifest.json")).read())
+    assert unlock.threshold == calibrated["formats"]["tflite_int8"]["threshold"]
     calls = []
     model = unlock.model
     unlock.model = lambda images: calls.append(images) or model(images)
+
+    def unit(outputs):
+        embedding = outputs["embedding"][0].astype(np.float64)
+        return embedding / np.linalg.norm(embedding)
+
+    owner = face(3)
+    # Three copies of one frame: enrollment needs three faces of one person.
+    unlock.enroll("ana", [frame(owner, 240, 160)] * 3)
+    template = unit(model(calls[-1]))
+    calls.clear()
     stranger = face(1)
     frames = [frame(stranger, 100, 80), frame(stranger, 110, 85), frame(),
               frame(stranger, 450, 300), frame(stranger, 455, 300)]
     result = unlock.verify_session("ana", frames)
-    assert result["decision"] == "reject" and result["similarity"] < 1.0
     assert len(calls) == 4  # every frame with a face; the blank one has none
+    best = max(unit(model(images)) @ template for images in calls)
+    assert result["decision"] == "reject" and best < unlock.threshold
+    assert result["similarity"] == pytest.approx(best, abs=1e-6)
+    calls.clear()
+    accepted = unlock.verify_session("ana", [frame(owner, 240, 160), frame(owner, 245, 165)])
+    assert accepted["decision"] == "accept" and len(calls) == 1, accepted
+    assert accepted["similarity"] == pytest.approx(unit(model(calls[0])) @ template, abs=1e-6)
 
 
 def test_tampered_store_is_refused(exported, tmp_path):

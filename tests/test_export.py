@@ -48,10 +48,16 @@ def test_saved_model_signatures(exported):
         "embedding": tf.float32, "expression_probabilities": tf.float32,
         "expression_label": tf.int32, "task_weights": tf.float32}
     np.testing.assert_allclose(served["embedding"], inference(images[:4])["embedding"], atol=1e-5)
-    verified = loaded.signatures["verify"](images_a=tf.constant(images[:4]),
-                                           images_b=tf.constant(images[:4]))
-    np.testing.assert_allclose(verified["similarity"], 1.0, atol=1e-5)
-    assert verified["same_person"].numpy().all()
+    # verify: the cosine of each image of `a` with its partner in `b`, compared with
+    # the threshold baked in at export (0.5 here).
+    first, second = images[:8], images[8:16]
+    verified = loaded.signatures["verify"](images_a=tf.constant(first),
+                                           images_b=tf.constant(second))
+    embeddings = [np.asarray(inference(x)["embedding"], np.float64) for x in (first, second)]
+    expected = _cosine(embeddings[0], embeddings[1] / np.linalg.norm(embeddings[1], axis=1,
+                                                                      keepdims=True))
+    np.testing.assert_allclose(verified["similarity"], expected, atol=1e-5)
+    np.testing.assert_array_equal(verified["same_person"], verified["similarity"] >= 0.5)
 
 
 @pytest.mark.parametrize("kind", tflite.KINDS)
@@ -118,8 +124,33 @@ def test_export_run_writes_manifest_and_report(trained_run, tmp_path):
     calibration = manifest["formats"]["tflite_int8"]["calibration"]
     assert calibration["backed"] is False and calibration["far_upper_bound"] > 2e-5
     assert calibration["data"] == "held-out subjects of the run" and calibration["subjects"] == 4
-    assert (tmp_path / "export" / "serving" / "dmtl" / "1" / "saved_model.pb").exists()
     assert "tflite_int8" in (tmp_path / "export" / "export_report.md").read_text()
+
+    # The served verify signature on held-out faces: two frames of one person's
+    # sequence score above that frame and another person's, one image with itself
+    # highest; each is accepted exactly when it reaches the manifest's threshold.
+    from keras_dmtl.training.run import load_run_config  # noqa: PLC0415
+    from keras_dmtl.training.run import load_splits  # noqa: PLC0415
+
+    test = load_splits(load_run_config(str(run))).test
+    one, other = sorted(set(test.subject))[:2]
+    a, b = np.flatnonzero(test.subject == one), np.flatnonzero(test.subject == other)
+    assert test.expression[a[0]] == test.expression[a[1]] == test.expression[b[0]]
+    first, second = test.images[[a[0], a[0], a[0]]], test.images[[a[0], a[1], b[0]]]
+    verify = tf.saved_model.load(str(tmp_path / "export" / "serving" / "dmtl" / "1")
+                                 ).signatures["verify"]
+    verified = verify(images_a=tf.constant(first, tf.float32),
+                      images_b=tf.constant(second, tf.float32))
+    similarity = verified["similarity"].numpy()
+    model = keras.saving.load_model(run / "checkpoint.keras")
+    embeddings = [np.asarray(model.network(x.astype(np.float32))["embedding"], np.float64)
+                  for x in (first, second)]
+    unit = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in embeddings]
+    np.testing.assert_allclose(similarity, np.sum(unit[0] * unit[1], axis=1), atol=1e-5)
+    assert similarity[0] > similarity[1] > similarity[2], similarity  # same, genuine, impostor
+    threshold = manifest["formats"]["saved_model"]["threshold"]
+    np.testing.assert_array_equal(verified["same_person"], similarity >= threshold)
+    assert verified["same_person"].numpy()[0] and not verified["same_person"].numpy()[2]
 
 
 def test_thresholds_calibrate_on_a_separate_face_set(trained_run, tmp_path):
@@ -195,23 +226,41 @@ def test_a_failed_re_export_leaves_the_previous_export_whole(trained_run, tmp_pa
 
 
 def test_tf_serving_rest_contract(exported):
-    """The README's REST body, fed through the loaded signature, as TF Serving's row format."""
+    """The README's REST body, fed to the loaded signature as TF Serving feeds its
+    "instances" rows (stacked by input name), answers what the trained network says."""
     import json
 
-    _, directory, images, _ = exported
+    inference, directory, images, _ = exported
     body = json.loads(json.dumps({
         "signature_name": "serving_default",
         "instances": [{"images": images[0].tolist()}, {"images": images[1].tolist()}],
     }))
     signature = tf.saved_model.load(directory).signatures[body["signature_name"]]
-    batch = tf.constant([instance["images"] for instance in body["instances"]], tf.float32)
-    outputs = {k: v.numpy().tolist() for k, v in signature(images=batch).items()}
-    response = json.loads(json.dumps({"predictions": [
-        {name: values[row] for name, values in outputs.items()} for row in range(len(batch))]}))
-    first = response["predictions"][0]
-    assert len(response["predictions"]) == 2
-    assert len(first["embedding"]) == 8 and len(first["expression_probabilities"]) == 2
-    assert isinstance(first["expression_label"], int) and len(first["task_weights"]) == 2
+    inputs = signature.structured_input_signature[1]
+    assert set(inputs) == set(body["instances"][0]) == {"images"}
+    assert inputs["images"].shape.as_list() == [None, *images.shape[1:]]
+    batch = {name: tf.constant([row[name] for row in body["instances"]], inputs[name].dtype)
+             for name in inputs}
+    outputs = {name: value.numpy() for name, value in signature(**batch).items()}
+    predictions = json.loads(json.dumps({"predictions": [
+        {name: value[row].tolist() for name, value in outputs.items()} for row in range(2)]}))
+    # What each output should be, from the trained network's raw outputs by hand.
+    network = next(layer for layer in inference.layers if isinstance(layer, keras.Model))
+    raw = {name: np.asarray(value, np.float64)
+           for name, value in network(images[:2], training=False).items()}
+    logits = raw["expression_logits"] - raw["expression_logits"].max(axis=1, keepdims=True)
+    expected = {"embedding": raw["embedding"] / np.linalg.norm(raw["embedding"], axis=1,
+                                                                keepdims=True),
+                "expression_probabilities": np.exp(logits) / np.exp(logits).sum(axis=1,
+                                                                                keepdims=True),
+                "task_weights": raw["task_weights"]}
+    expected["expression_label"] = expected["expression_probabilities"].argmax(axis=1)
+    for row, prediction in enumerate(predictions["predictions"]):
+        assert set(prediction) == set(expected)
+        for name in ("embedding", "expression_probabilities", "task_weights"):
+            np.testing.assert_allclose(prediction[name], expected[name][row], atol=1e-5,
+                                       err_msg=name)
+        assert prediction["expression_label"] == expected["expression_label"][row]
 
 
 def _tiny_run(root, cache, strategy):

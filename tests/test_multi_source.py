@@ -5,6 +5,7 @@ import csv
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from keras_dmtl.data.shards.streaming import split_shards
 from keras_dmtl.data.shards.worker import CropSettings
 from keras_dmtl.data.splits import subject_kfold
 from keras_dmtl.training.config import make_config
+from keras_dmtl.training.evaluate import evaluate_split
 from keras_dmtl.training.run import load_arrays
 from keras_dmtl.training.run import load_splits
 from keras_dmtl.training.run import source_mix
@@ -116,16 +118,29 @@ def test_source_mix_sets_each_source_share_of_training(sources):
 
 
 def test_two_sources_train_and_report_metrics_per_source(sources, tmp_path):
-    metrics = train(_config(sources, out_dir=str(tmp_path / "run"), epochs=2,
-                            source_mix=(0.5, 0.5), **{"export.enabled": False}))
+    config = _config(sources, out_dir=str(tmp_path / "run"), epochs=2, source_mix=(0.5, 0.5),
+                     **{"export.enabled": False})
+    metrics = train(config)
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    splits = load_splits(config)
     for split in ("validation", "test"):
         by_source = metrics[split]["sources"]
         assert set(by_source) == {"lfw", "manifest"}
         assert "expression" not in by_source["lfw"] and "verification" in by_source["lfw"]
         assert "expression" in by_source["manifest"]
         assert "verification" not in by_source["manifest"]
-        assert (by_source["lfw"]["samples"] + by_source["manifest"]["samples"]
-                == metrics[split]["samples"])
+        # Each source's figures are those of its own images alone.
+        part = getattr(splits, split)
+        lfw, manifest = part.source == 0, part.source == 1
+        assert by_source["lfw"]["samples"] == lfw.sum() > 0
+        assert by_source["manifest"]["samples"] == manifest.sum() > 0
+        logits = model.network.predict(part.images[manifest].astype(np.float32),
+                                       verbose=0)["expression_logits"]
+        assert by_source["manifest"]["expression"]["accuracy"] == pytest.approx(
+            np.mean(logits.argmax(axis=1) == part.expression[manifest]), abs=1e-12)
+        alone = evaluate_split(model, part.subset(np.flatnonzero(lfw)),
+                               splits.verification_subjects[split][lfw])
+        assert by_source["lfw"]["verification"] == alone["verification"]
 
 
 def test_one_shard_set_of_two_sources_streams_with_a_mix(sources, tmp_path):

@@ -3,12 +3,13 @@ train like one process on the same global batch; settings without a cluster fail
 with one clear line."""
 
 import json
+import queue
+import threading
 
 import keras
 import numpy as np
 import pytest
 
-from keras_dmtl.benchmarks.local_cluster import finish
 from keras_dmtl.benchmarks.local_cluster import settings_flags
 from keras_dmtl.benchmarks.local_cluster import start_workers
 from keras_dmtl.benchmarks.local_cluster import tf_configs
@@ -27,14 +28,55 @@ SETTINGS = dict(image_size=32, batch_size=16, embedding_dim=16, generated_identi
                                                    "export.enabled": False})
 
 
+# What a worker says when its port was taken between tf_configs choosing it and the
+# worker binding it (another process of a busy machine got it first).
+PORT_TAKEN = "Could not start gRPC server"
+
+
+def _finish_or_stop(workers, timeout):
+    """(exit code, stdout, stderr) of each worker; once one fails, the others (which
+    would wait for it until the timeout) are killed."""
+    ended, results = queue.Queue(), {}
+
+    def wait_for(index, worker):
+        out, err = worker.communicate()
+        results[index] = (worker.returncode, out, err)
+        ended.put(index)
+
+    for index, worker in enumerate(workers):
+        threading.Thread(target=wait_for, args=(index, worker), daemon=True).start()
+    for _ in workers:
+        try:
+            index = ended.get(timeout=timeout)
+        except queue.Empty:
+            index = None
+        if index is None or results[index][0] != 0:
+            for worker in workers:
+                worker.kill()
+        if index is None:
+            pytest.fail(f"the workers ran past {timeout} s: killed")
+    return [results[index] for index in range(len(workers))]
+
+
+def _two_workers(tmp_path, settings, attempts=3):
+    """A two-worker run of `settings` in a fresh run folder; started again on fresh
+    ports when a worker could not bind its own. Returns (run folder, results)."""
+    for attempt in range(attempts):
+        out_dir = tmp_path / f"multi_{attempt}"
+        workers = start_workers(settings_flags({**settings, "out_dir": out_dir}),
+                                tf_configs(2), cwd=tmp_path)
+        results = _finish_or_stop(workers, timeout=300)
+        if not any(PORT_TAKEN in err for _, _, err in results):
+            return out_dir, results
+    pytest.fail(f"{attempts} clusters in a row could not bind their ports: "
+                + results[0][2][-2000:] + results[1][2][-2000:])
+
+
 def test_two_workers_train_like_one_process(tmp_path):
     cache = str(tmp_path / "cache")
     single = train(make_config(out_dir=str(tmp_path / "single"), cache_dir=cache, **SETTINGS))
 
-    multi_dir = tmp_path / "multi"
-    workers = start_workers(settings_flags({**SETTINGS, "cache_dir": cache,
-                                            "out_dir": multi_dir}), tf_configs(2), cwd=tmp_path)
-    results = finish(workers, timeout=300)
+    multi_dir, results = _two_workers(tmp_path, {**SETTINGS, "cache_dir": cache})
     for code, _, err in results:
         assert code == 0, err[-3000:]
     # The chief reports; the other worker's files went to a temporary folder.

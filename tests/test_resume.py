@@ -7,11 +7,11 @@ refused with one line.
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -39,6 +39,47 @@ def _train_py(*args, cwd):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+# train.py, but the process says so on file descriptor PAUSE_FD once the second
+# epoch's first step is done, then waits there until it is killed.
+_PAUSED_IN_EPOCH_2 = """
+import os, runpy, sys, threading
+from keras_dmtl.startup import quiet_native_startup
+quiet_native_startup()
+from keras_dmtl.training import callbacks
+step_done = callbacks.StepHistory.on_train_batch_end
+
+def pause_in_the_second_epoch(self, batch, logs=None):
+    step_done(self, batch, logs)
+    if self.step == self.params["steps"] + 1:
+        os.write(int(os.environ["PAUSE_FD"]), b"in epoch 2")
+        threading.Event().wait()
+
+callbacks.StepHistory.on_train_batch_end = pause_in_the_second_epoch
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _train_py_paused_in_epoch_2(*args, cwd, stderr):
+    """train.py, paused in its second epoch: returns the process once it is there
+    (or has ended), and whether it got there."""
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _PAUSED_IN_EPOCH_2, os.path.join(ROOT, "train.py"), *args],
+            cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=(write_end,),
+            env=dict(os.environ, PAUSE_FD=str(write_end), PYTHONPATH=ROOT))
+    finally:
+        os.close(write_end)  # the child's copy is the only writer left
+    try:
+        # Until it says so, or ends (end of file), or 10 minutes pass.
+        ready, _, _ = select.select([read_end], [], [], 600)
+        said = os.read(read_end, 64) if ready else b""
+    finally:
+        os.close(read_end)
+    return process, said == b"in epoch 2"
+
+
 def _weights(path):
     return keras.saving.load_model(path).get_weights()
 
@@ -50,17 +91,16 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert straight.wait(timeout=600) == 0, straight.stderr.read()[-3000:]
 
     killed_dir = tmp_path / "killed"
-    run = _train_py(*RUN_FLAGS, cache, "--config.epochs=3", f"--config.out_dir={killed_dir}",
-                    cwd=tmp_path)
-    checkpoint = killed_dir / CHECKPOINT_NAME
-    deadline = time.time() + 600
-    while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    # The first checkpoint is complete the moment it appears (atomic rename):
-    # the kill lands in the second epoch.
+    with open(tmp_path / "killed.stderr", "w") as stderr:
+        run, paused = _train_py_paused_in_epoch_2(
+            *RUN_FLAGS, cache, "--config.epochs=3", f"--config.out_dir={killed_dir}",
+            cwd=tmp_path, stderr=stderr)
+    # Killed in its second epoch, a step after the first epoch's checkpoint.
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=60)
+    assert paused, (tmp_path / "killed.stderr").read_text()[-3000:]
     assert run.returncode == -signal.SIGKILL
+    checkpoint = killed_dir / CHECKPOINT_NAME
     assert read_checkpoint_state(checkpoint)["epochs_done"] == 1
     assert not (killed_dir / "model.keras").exists()
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -34,6 +35,8 @@ from keras_dmtl.training import finetune
 from keras_dmtl.training.action_units import action_unit_settings
 from keras_dmtl.training.action_units import keep_labelled_subjects
 from keras_dmtl.training.config import make_config
+from keras_dmtl.training.run import load_splits
+from keras_dmtl.training.run import split_in_memory
 from keras_dmtl.training.run import train
 from tests.core_helpers import NUM_EXPRESSIONS
 from tests.core_helpers import make_batch
@@ -91,6 +94,27 @@ def test_the_dynamic_unit_weighs_three_tasks_and_only_l3_trains_it():
         STEP_VALUE_NAMES[3:] + ("w_action_units",)
     assert set(model.step_value_names) <= set(logs)
     np.testing.assert_allclose(model.last_step.numpy()[-3:].sum(), 1.0, atol=1e-6)
+
+
+def test_the_dynamic_unit_moves_the_three_weights_as_l3_says():
+    # L3 = sum_i w_i / (L_i + eps). From the unit's start (w_i = 1/3 for every image),
+    # one SGD step moves bias_j by -lr / 3 * (h_j - mean(h)), h_i = 1 / (L_i + eps):
+    # the weight of each task whose loss is above that mean rises, the others fall.
+    model = make_model("dynamic", main_lr=0.0, unit_lr=0.5, center_loss_alpha=0.0,
+                       action_units=_settings())
+    images, labels = _batch()
+    bias = model.network.get_layer("dynamic_weight_unit").dense.bias
+    start = model(images, training=True)["task_weights"].numpy().mean(axis=0)
+    np.testing.assert_allclose(start, 1 / 3, atol=1e-7)
+    logs = model.train_on_batch(images, labels, return_dict=True)
+    losses = np.array([logs["face_loss"], logs["expression_loss"], logs["action_unit_loss"]])
+    assert np.min(np.abs(losses[:, None] - losses[None, :]) + np.eye(3)) > 0.05, losses
+    h = 1 / (losses + 0.01)
+    np.testing.assert_allclose(bias.numpy(), -0.5 / 3 * (h - h.mean()), rtol=1e-4, atol=1e-7)
+    moved = model(images, training=True)["task_weights"].numpy().mean(axis=0) - start
+    np.testing.assert_array_equal(np.sign(moved), np.sign(h.mean() - h))
+    # The larger a task's loss, the more its weight rises.
+    np.testing.assert_array_equal(np.argsort(moved), np.argsort(losses))
 
 
 def test_a_batch_without_au_labels_trains_on_distribution_matching_only():
@@ -368,12 +392,35 @@ def _run_config(tmp_path, cache, **overrides):
     return make_config(**settings)
 
 
-def _check_run(metrics, run):
+def _f1_by_hand(labels, probabilities):
+    """Per column: 2 TP / (2 TP + FP + FN) over its annotated entries (None if 0 / 0)."""
+    scores = []
+    for truth, predicted in zip(labels.T, probabilities.T >= 0.5):
+        annotated = truth >= 0
+        tp = np.sum(annotated & (truth == 1) & predicted)
+        fp = np.sum(annotated & (truth == 0) & predicted)
+        fn = np.sum(annotated & (truth == 1) & ~predicted)
+        scores.append(2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None)
+    return scores
+
+
+def _check_run(metrics, run, config):
     saved = json.loads((run / "metrics.json").read_text())
     scores = saved["test"]["action_units"]
-    assert scores["mean_f1"] is not None and 0 <= scores["mean_f1"] <= 1
-    assert set(scores["f1"]) == set(json.loads((run / "labels.json").read_text())[
-        "action_unit_names"])
+    names = json.loads((run / "labels.json").read_text())["action_unit_names"]
+    assert set(scores["f1"]) == set(names)
+    # The test split's F1 per AU and their mean, from the trained model's predictions.
+    model = keras.saving.load_model(run / "model.keras")
+    test, _ = split_in_memory(load_splits(config), "test")
+    column = {name: j for j, name in enumerate(test.action_unit_names)}
+    labels = np.stack([test.action_units[:, column[name]] if name in column
+                       else np.full(len(test), -1) for name in names], axis=1)
+    logits = model.network.predict(test.images.astype(np.float32), verbose=0)[
+        "action_unit_logits"]
+    expected = _f1_by_hand(labels, 1 / (1 + np.exp(-logits.astype(np.float64))))
+    assert [scores["f1"][name] for name in names] == pytest.approx(expected, abs=1e-12)
+    defined = [value for value in expected if value is not None]
+    assert defined and scores["mean_f1"] == pytest.approx(np.mean(defined), abs=1e-12)
     assert set(saved["final_task_weights"]) == {"w_face", "w_expression", "w_action_units"}
     assert "action_unit_loss" in saved["train_mode_last_epoch"]
     assert metrics["test"]["action_units"] == scores
@@ -381,14 +428,14 @@ def _check_run(metrics, run):
 
 def test_a_run_trains_three_tasks_in_memory_and_streamed(tmp_path):
     in_memory = _run_config(tmp_path / "memory", tmp_path / "cache")
-    _check_run(train(in_memory), tmp_path / "memory" / "run")
+    _check_run(train(in_memory), tmp_path / "memory" / "run", in_memory)
     shards = str(tmp_path / "shards")
     shard_writer.write_shards(shard_writer.plan_generated(120, 6), shards,
                               CropSettings(16, 1, "none", FACE_MARGIN, "png"), shard_size=64,
                               workers=1)
     assert read_index(shards).action_unit_names[:3] == ["AU1", "AU2", "AU4"]
     streamed = _run_config(tmp_path / "streamed", tmp_path / "cache", data_dir=shards)
-    _check_run(train(streamed), tmp_path / "streamed" / "run")
+    _check_run(train(streamed), tmp_path / "streamed" / "run", streamed)
 
 
 # ------------------------------------------------------------------- export

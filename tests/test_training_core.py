@@ -162,18 +162,33 @@ def test_keras_round_trip_reproduces_outputs(tmp_path):
     assert int(restored.weight_optimizer.iterations) == int(model.weight_optimizer.iterations)
 
 
-def test_mixed_precision_step_applies_loss_scaling():
+def test_mixed_precision_step_matches_the_float32_step():
+    images, labels = make_batch()
+    reference = make_model("dynamic")
+    before = values(reference.weights)
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = make_model("dynamic")
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         assert isinstance(model.weight_optimizer, keras.optimizers.LossScaleOptimizer)
-        images, labels = make_batch()
-        logs = model.train_on_batch(images, labels, return_dict=True)
-        assert all(np.isfinite(v) for v in logs.values())
         assert model.network.get_layer("expression_logits").compute_dtype == "float32"
+        assert model.network.get_layer("tiny").get_layer("conv1_conv").compute_dtype == "float16"
+        copy_weights(reference, model)
+        logs = model.train_on_batch(images, labels, return_dict=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    expected = reference.train_on_batch(images, labels, return_dict=True)
+    # float16 keeps 11 significant bits (2^-11 ~ 5e-4 a rounding): the losses agree
+    # to 1e-3.
+    for key in ("loss", "face_loss", "expression_loss", "weight_loss"):
+        assert logs[key] == pytest.approx(expected[key], rel=1e-3), key
+    # Each variable takes the float32 step, to 10 % of its size: the gradients cross
+    # the trunk's four conv layers in float16, rounding at each (~6 % at conv1); a
+    # step lost to the loss scale (unscaled, or skipped as an overflow) is ~100 % off.
+    for variable, old, new, got in zip(reference.weights, before, values(reference.weights),
+                                       values(model.weights)):
+        step, off = new - old, np.linalg.norm((got - old) - (new - old))
+        assert off <= 0.1 * np.linalg.norm(step) + 1e-7, (variable.path, off, np.linalg.norm(step))
 
 
 def test_uncertainty_trains_log_variances():
@@ -220,3 +235,19 @@ def test_gradnorm_raises_weight_of_slower_task():
     norms = [tf.linalg.global_norm(tape.gradient(loss, shared)).numpy() for loss in (face, expression)]
     # The task with the smaller gradient norm on W gets the larger weight.
     assert (weights[0] > weights[1]) == (norms[0] < norms[1])
+
+
+@pytest.mark.parametrize("setting, gpus, expected", [
+    ("auto", [], False), ("auto", ["GPU:0"], True),
+    ("true", [], True), ("false", ["GPU:0"], False)])
+def test_jit_compile_auto_is_off_on_cpu_and_on_with_a_gpu(setting, gpus, expected, monkeypatch):
+    from keras_dmtl.training.config import make_config  # noqa: PLC0415
+    from keras_dmtl.training.run import build_model  # noqa: PLC0415
+
+    listed = tf.config.list_physical_devices
+    devices = {"GPU": [tf.config.PhysicalDevice(f"/physical_device:{name}", "GPU")
+                       for name in gpus]}
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: devices[kind] if kind == "GPU" else listed(kind))
+    model = build_model(make_config(image_size=16, embedding_dim=8, jit_compile=setting), 8, 7)
+    assert model.jit_compile is expected

@@ -1,6 +1,8 @@
 """`python -m keras_dmtl.export.transfer`: an export's threshold and heads on unseen faces."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -53,10 +55,47 @@ def test_cli_reports_on_a_face_set(exported, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["faces"] == report["images"] > 0
-    assert 0.0 <= report["far_at_threshold"] <= report["far_upper_bound_95"] <= 1.0
-    assert report["expression"]["images"] == report["faces"]
     assert "at the export's threshold" in result.stdout
+
+    # The same figures, computed here: training's crops through the exported model,
+    # every pair of images scored by hand.
+    from keras_dmtl.data.faces.loading import load_faces  # noqa: PLC0415
+    from keras_dmtl.data.readers import read_dataset  # noqa: PLC0415
+    from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: PLC0415
+
+    manifest = json.loads((pathlib.Path(export_dir) / "manifest.json").read_text())
+    entry = manifest["formats"]["tflite_int8"]
+    records = read_dataset(str(faces))
+    crops = load_faces(records, manifest["input"]["height"], manifest["input"]["channels"])
+    outputs = LiteRTFaceModel(os.path.join(export_dir, entry["file"]))(crops.images)
+    embeddings = outputs["embedding"].astype(np.float64)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    first, second = np.triu_indices(len(records), k=1)
+    scores = np.sum(embeddings[first] * embeddings[second], axis=1)
+    same = records.subject[first] == records.subject[second]
+    genuine, impostor = scores[same], scores[~same]
+    threshold = entry["threshold"]
+    assert report["faces"] == report["images"] == len(records) == 8 * 7 * 3
+    assert (report["genuine_pairs"], report["impostor_pairs"]) == (len(genuine), len(impostor))
+    assert report["threshold"] == threshold
+    # The threshold was calibrated just above a held-out impostor pair's score, which
+    # is among these pairs: a pair within float64 rounding (1e-12) of it may fall
+    # either side, any other on the side computed here.
+    for rate, scored in (("far_at_threshold", impostor), ("tar_at_threshold", genuine)):
+        accepted = report[rate] * len(scored)
+        assert np.sum(scored >= threshold + 1e-12) - 1e-6 <= accepted, rate
+        assert accepted <= np.sum(scored >= threshold - 1e-12) + 1e-6, rate
+    assert report["auc"] == pytest.approx(
+        np.mean((genuine[:, None] > impostor) + 0.5 * (genuine[:, None] == impostor)), abs=1e-9)
+    assert report["genuine_similarity_median"] == pytest.approx(np.median(genuine), abs=1e-9)
+    assert report["impostor_similarity_median"] == pytest.approx(np.median(impostor), abs=1e-9)
+    # Each image's expression, as the model's label index, against the model's argmax.
+    position = {name: index for index, name in enumerate(manifest["expression_labels"])}
+    truth = np.array([position[records.expression_names[e]] for e in records.expression])
+    predicted = outputs["expression_probabilities"].argmax(axis=1)
+    assert report["expression"]["images"] == len(records)
+    assert report["expression"]["accuracy"] == pytest.approx(np.mean(predicted == truth),
+                                                             abs=1e-12)
 
 
 def test_cli_names_a_missing_export(tmp_path):

@@ -9,6 +9,11 @@ import pytest
 from keras_dmtl.data.generated.synthetic import random_identity
 from keras_dmtl.data.generated.synthetic import render_face
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.generated.synthetic import random_identity
+from keras_dmtl.data.generated.synthetic import render_face
+from keras_dmtl.data.verification_bin import decode_pairs
+from keras_dmtl.data.verification_bin import read_verification_bin
+from keras_dmtl.evaluation.verification import evaluate_pairs
 from keras_dmtl.training.callbacks import VerificationBinCallback
 from keras_dmtl.training.config import make_config
 from tests.core_helpers import IMAGE_SHAPE
@@ -43,6 +48,32 @@ def write_synthetic_bin(path, pairs=20, people=5, size=32, seed=0, mirrored=Fals
     return str(path)
 
 
+def auc_by_hand(scores, is_same):
+    """P(genuine score > impostor score), ties counted one half (Mann-Whitney)."""
+    genuine, impostor = scores[is_same][:, None], scores[~is_same][None, :]
+    return float(np.mean((genuine > impostor) + 0.5 * (genuine == impostor)))
+
+
+def scored_by_hand(model, path, image_size, channels, folds=10):
+    """A .bin scored with `model` as it is now, outside the callback: each image's
+    embedding plus its mirror's, the cosine of each pair in the file's order.
+
+    Returns:
+        (evaluate_pairs' dict of those scores, the AUC counted pair by pair).
+    """
+    pairs = read_verification_bin(path)
+    images = decode_pairs(pairs, image_size, channels).astype(np.float32)
+
+    def embed(x):
+        return model.network.predict(x, verbose=0)["embedding"].astype(np.float64)
+
+    embeddings = embed(images) + embed(images[:, :, ::-1])
+    first, second = embeddings[0::2], embeddings[1::2]
+    scores = np.sum(first * second, axis=1) / (np.linalg.norm(first, axis=1)
+                                              * np.linalg.norm(second, axis=1))
+    return evaluate_pairs(scores, pairs.is_same, folds), auc_by_hand(scores, pairs.is_same)
+
+
 def _fit(model, callbacks, steps):
     images, labels = make_batch(batch_size=8 * steps)
     model.fit(images, labels, batch_size=8, epochs=1, callbacks=callbacks, verbose=0,
@@ -54,14 +85,17 @@ def test_sets_are_scored_every_n_steps_and_after_the_last_with_flips(tmp_path):
              write_synthetic_bin(tmp_path / "mirror.bin", mirrored=True)]
     callback = VerificationBinCallback(paths, every_n_steps=2, image_size=IMAGE_SHAPE[0],
                                        channels=IMAGE_SHAPE[2], log_dir=str(tmp_path / "logs"))
-    _fit(make_model(), [callback], steps=5)
-    for name in ("plain", "mirror"):
+    model = make_model()
+    _fit(model, [callback], steps=5)
+    for name, path in zip(("plain", "mirror"), paths):
         entries = callback.history[name]
         assert [entry["step"] for entry in entries] == [2, 4, 5]
-        for entry in entries:
-            assert entry["pairs"] == 20
-            assert 0.0 <= entry["accuracy"] <= 1.0 and entry["accuracy_std"] >= 0.0
-            assert 0.0 <= entry["auc"] <= 1.0
+        assert all(entry["pairs"] == 20 for entry in entries)
+        # The last score (after step 5) is the trained model's, scored outside the callback.
+        expected, auc = scored_by_hand(model, path, IMAGE_SHAPE[0], IMAGE_SHAPE[2])
+        for key in ("accuracy", "accuracy_std", "auc", "eer"):
+            assert entries[-1][key] == pytest.approx(expected[key], abs=1e-9), key
+        assert entries[-1]["auc"] == pytest.approx(auc, abs=1e-9)
     # Each image is embedded as itself plus its mirror, so a mirrored set is the same set.
     for plain, mirror in zip(callback.history["plain"], callback.history["mirror"]):
         assert plain["auc"] == pytest.approx(mirror["auc"], abs=1e-12)

@@ -37,6 +37,7 @@ from keras_dmtl.edge.enrollment import new_entry
 from keras_dmtl.edge.enrollment import weakest_pair
 from keras_dmtl.edge.litert_model import quantize
 from keras_dmtl.edge.manifest import input_spec
+from keras_dmtl.edge.manifest import parse_manifest
 from keras_dmtl.edge.policy import AttemptPolicy
 from keras_dmtl.edge.policy import lockout_seconds
 from keras_dmtl.edge.policy import new_state
@@ -331,16 +332,21 @@ def build_golden_vectors(seed=0):
     """All the vectors, as a JSON-ready dict (deterministic for a seed)."""
     rng = np.random.default_rng(seed)
     manifest = _manifest()
+    # What the Python runtime reads from the manifest, and the template it aligns onto.
+    read = parse_manifest(manifest, "tflite_int8")
     return {
         "about": "Written by `python -m keras_dmtl.edge.golden_vectors`; read by "
                  "android_demo/unlock-core's tests. Do not edit by hand.",
         "manifest": {"json": json.dumps(manifest, indent=2),
-                     "expected": {"height": 24, "width": 24, "channels": 1,
-                                  "face_margin": FACE_MARGIN,
-                                  "landmark_template": manifest["input"]["landmark_template"],
-                                  "expression_labels": _EXPRESSIONS, "embedding_size": 8,
-                                  "tflite_int8_threshold": 0.7810143102926518,
-                                  "tflite_int8_file": "dmtl_int8.tflite"}},
+                     "expected": {"height": read["height"], "width": read["height"],
+                                  "channels": read["channels"],
+                                  "face_margin": read["face_margin"],
+                                  "landmark_template": reference_landmarks(
+                                      1.0, read["face_margin"]).tolist(),
+                                  "expression_labels": read["expression_labels"],
+                                  "embedding_size": manifest["embedding_size"],
+                                  "tflite_int8_threshold": read["threshold"],
+                                  "tflite_int8_file": read["file"]}},
         "preprocessing": _preprocessing_cases(rng),
         "templates": _template_cases(rng),
         "attempts": _attempt_sequences(rng),
