@@ -20,8 +20,6 @@ import sys
 import numpy as np
 import pytest
 
-from keras_dmtl.data.faces.alignment import align_face
-from keras_dmtl.data.faces.alignment import preprocess_crop
 from keras_dmtl.edge import golden_vectors
 
 CORE = os.path.join(os.path.dirname(__file__), os.pardir, "android_demo", "unlock-core")
