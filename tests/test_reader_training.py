@@ -15,7 +15,7 @@ def _data_settings(data_dir, skip_bad_images):
     return types.SimpleNamespace(data_dir=data_dir, dataset="auto",
                                  skip_bad_images=skip_bad_images, image_size=16, channels=1,
                                  detector="none", cache_dir=None,
-                                 teacher=types.SimpleNamespace(model=None))
+                                 teacher=types.SimpleNamespace(model=None, embeddings=None))
 
 
 def test_skip_bad_images_skips_a_badly_named_file_when_training_reads(tmp_path):
