@@ -137,15 +137,7 @@ class GoldenVectorsTest {
         double[] embedding = step.get("embedding").isJsonNull() ? null : doubles(step.getAsJsonArray("embedding"));
         UnlockDecision result = UnlockDecision.verify(policy, step.get("user").getAsString(), template, embedding,
             nullableString(step, "expression"), threshold, nullableString(step, "challenge"));
-        JsonObject expected = step.getAsJsonObject("expected");
-        String where = name + " step " + index;
-        assertEquals(expected.get("decision").getAsString(), result.decision, where);
-        assertEquals(expected.get("lockout_seconds").getAsDouble(), result.lockoutSeconds, TOLERANCE, where);
-        assertEquals(expected.get("reenroll_required").getAsBoolean(), result.reenrollRequired, where);
-        if (expected.has("similarity")) {
-          assertEquals(expected.get("similarity").getAsDouble(), result.similarity, TOLERANCE, where);
-          assertEquals(expected.get("challenge_met").getAsBoolean(), result.challengeMet, where);
-        }
+        assertDecision(step.getAsJsonObject("expected"), result, name + " step " + index);
         index++;
       }
     }
@@ -181,14 +173,8 @@ class GoldenVectorsTest {
         UnlockDecision result = session.decide();
         JsonObject expected = step.getAsJsonObject("expected");
         String where = name + " step " + index;
-        assertEquals(expected.get("decision").getAsString(), result.decision, where);
         assertEquals(expected.get("compared").getAsInt(), session.compared(), where);
-        assertEquals(expected.get("lockout_seconds").getAsDouble(), result.lockoutSeconds, TOLERANCE, where);
-        assertEquals(expected.get("reenroll_required").getAsBoolean(), result.reenrollRequired, where);
-        if (expected.has("similarity")) {
-          assertEquals(expected.get("similarity").getAsDouble(), result.similarity, TOLERANCE, where);
-          assertEquals(expected.get("challenge_met").getAsBoolean(), result.challengeMet, where);
-        }
+        assertDecision(expected, result, where);
         index++;
       }
     }
@@ -311,5 +297,16 @@ class GoldenVectorsTest {
       values[i] = doubles(rows.get(i).getAsJsonArray());
     }
     return values;
+  }
+
+  /** The decision, lockout and re-enrollment flag of `result` as Python wrote them. */
+  private static void assertDecision(JsonObject expected, UnlockDecision result, String where) {
+    assertEquals(expected.get("decision").getAsString(), result.decision, where);
+    assertEquals(expected.get("lockout_seconds").getAsDouble(), result.lockoutSeconds, TOLERANCE, where);
+    assertEquals(expected.get("reenroll_required").getAsBoolean(), result.reenrollRequired, where);
+    if (expected.has("similarity")) {
+      assertEquals(expected.get("similarity").getAsDouble(), result.similarity, TOLERANCE, where);
+      assertEquals(expected.get("challenge_met").getAsBoolean(), result.challengeMet, where);
+    }
   }
 }
