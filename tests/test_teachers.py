@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_dmtl.data.records import DataError
 from keras_dmtl.data.records import FaceRecords
 from keras_dmtl.losses import embedding_distillation_loss
 from keras_dmtl.losses import embedding_target_loss
@@ -17,6 +18,7 @@ from keras_dmtl.teachers import cache
 from keras_dmtl.teachers import registry
 from keras_dmtl.teachers.base import unit
 from keras_dmtl.training import config as config_lib
+from keras_dmtl.training import run
 from keras_dmtl.training import teacher as teacher_lib
 from tests.reader_helpers import write_text
 from tests.teacher_helpers import NAME
@@ -162,3 +164,17 @@ def test_pairwise_similarity_target_matches_a_hand_computation_and_ignores_rotat
                                        0.5)) > 0.1
     with pytest.raises(ValueError, match="choose one of cosine, pairwise"):
         embedding_target_loss("l2", identity, student, teacher, 0.5)
+
+
+@pytest.mark.parametrize("streaming", ["true", "false"])
+def test_shards_are_refused_with_an_external_teacher_streamed_or_loaded(tmp_path, streaming):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "index.json").write_text("{}")
+    (shards / "shard-00000.tfrecord").write_bytes(b"")  # a shard folder, never read here
+    config = config_lib.default_config()
+    config.data_dir = str(shards)
+    config.streaming = streaming
+    config.teacher.embeddings = "dlib_resnet"
+    with pytest.raises(DataError, match="embeds the source photos, which the shards in"):
+        run.load_splits(config)

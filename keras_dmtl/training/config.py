@@ -252,7 +252,8 @@ CHOICES = {
 # equal the run's config.json. (init_from only chose the first weights; a
 # resumed run takes its weights from its checkpoint.)
 RESUMABLE_PREFIXES = ("epochs", "resume", "out_dir", "cache_dir", "jit_compile", "verbose",
-                      "verification_", "distribute", "init_from", "export.", "experiment.")
+                      "verification_", "distribute", "init_from", "export.", "experiment.",
+                      "teacher.workers")
 
 
 def flatten(config, prefix=""):

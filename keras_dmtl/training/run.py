@@ -191,16 +191,19 @@ def load_splits(config):
     memory, or streamed from shards when `streams(config)`.
 
     Both give every subject the same split and the same identity classes.
+
+    Raises:
+        DataError: settings the data cannot serve (named with what to do).
     """
+    if config.teacher.embeddings and _shard_dir(config):
+        raise DataError(f"--config.teacher.embeddings={config.teacher.embeddings} embeds the "
+                        f"source photos, which the shards in {config.data_dir} no longer hold: "
+                        "train on the datasets themselves.")
     if not streams(config):
         splits = split_arrays(load_arrays(config), config)
     elif config.balance:
         raise DataError(f"--config.balance={config.balance} resamples data held in memory: "
                         "set --config.streaming=false to load the shards into memory.")
-    elif config.teacher.embeddings:
-        raise DataError(f"--config.teacher.embeddings={config.teacher.embeddings} embeds the "
-                        "source photos, which shards no longer hold: set "
-                        "--config.streaming=false, or train on the datasets themselves.")
     else:
         parts = split_shards(_shard_index(config), _fractions(config), config.seed)
         if config.teacher.model:
