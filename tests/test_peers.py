@@ -72,12 +72,14 @@ def test_peers_are_scored_on_the_same_pairs_and_labelled_faces():
 
 def test_the_table_keeps_its_columns_apart():
     rows = [{"peer": "ours tflite_int8", "auc": 0.99, "ms_per_photo": 4.5},
-            {"peer": "fer", "expression_accuracy": 0.6}]
+            {"peer": "fer", "expression_accuracy": 0.6, "ms_per_photo": 0.408,
+             "ms_per_frame": 19.96}]
     table = compare.format_table(rows, "title").splitlines()
     header = table[2].split("|")
     assert [cell.strip() for cell in header][1:3] == ["peer", "faces"]
     assert all(line.count("|") == table[2].count("|") for line in table[2:])
     assert "| ours tflite_int8 | - | 0.9900 |" in table[4]
+    assert table[5].endswith("| 0.6000 | - | 0.4 | 20.0 |")
 
 
 def test_the_registry_names_the_libraries_and_our_exports():

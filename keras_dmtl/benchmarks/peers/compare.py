@@ -143,23 +143,26 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
 
 
 def format_table(rows: Sequence[Dict], title: Optional[str] = None) -> str:
-    """The rows as a Markdown table (a dash where a peer has no such figure)."""
+    """The rows as a Markdown table (a dash where a peer has no such figure): rates to
+    4 decimals, times in ms to 1."""
     columns = [("peer", "peer"), ("faces_compared", "faces"), ("auc", "AUC"),
                ("tar@far=0.001", "TAR@FAR=1e-3"), ("far_at_default", "FAR at its default"),
                ("tar_at_default", "TAR at its default"), ("expression_accuracy", "expression acc"),
                ("expression_images", "expr. faces"), ("ms_per_photo", "ms/photo"),
                ("ms_per_frame", "ms/640x480 frame")]
 
-    def cell(value):
+    def cell(key, value):
         if value is None:
             return "-"
+        if key.startswith("ms_"):
+            return f"{value:.1f}"
         if isinstance(value, float):
-            return f"{value:.4f}" if value < 1.0 or value == 1.0 else f"{value:.1f}"
+            return f"{value:.4f}"
         return str(value)
 
     lines = ([f"{title}", ""] if title else []) + [
         "| " + " | ".join(header for _, header in columns) + " |",
         "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(cell(row.get(key)) for key, _ in columns) + " |")
+        lines.append("| " + " | ".join(cell(key, row.get(key)) for key, _ in columns) + " |")
     return "\n".join(lines)
