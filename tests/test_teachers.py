@@ -178,3 +178,24 @@ def test_shards_are_refused_with_an_external_teacher_streamed_or_loaded(tmp_path
     config.teacher.embeddings = "dlib_resnet"
     with pytest.raises(DataError, match="embeds the source photos, which the shards in"):
         run.load_splits(config)
+
+
+def test_a_run_on_generated_faces_learns_from_an_external_teacher(tmp_path, fake_teacher):
+    import glob  # noqa: PLC0415
+    import keras  # noqa: PLC0415
+
+    config = config_lib.make_config(
+        out_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), image_size=32,
+        batch_size=16, epochs=1, embedding_dim=3, generated_identities=6,
+        generated_sequences=1, jit_compile=False, verbose=0,
+        **{"teacher.embeddings": fake_teacher, "teacher.workers": 1,
+           "teacher.embedding_loss": "pairwise", "export.enabled": False})
+    run.train(config)
+    # Every generated face was embedded by the teacher (its parts hold them all) ...
+    parts = glob.glob(str(tmp_path / "cache" / f"teacher_{fake_teacher}_*" / "part-*.npz"))
+    embedded = sum(len(np.load(part)["keys"]) for part in parts)
+    generated = glob.glob(str(tmp_path / "cache" / "generated_faces_*" / "*" / "*.png"))
+    assert embedded == len(set(generated)) > 0
+    # ... and the model trained on them with the pairwise target.
+    model = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
+    assert model.distillation["embedding_loss"] == "pairwise"

@@ -147,9 +147,6 @@ def _load_arrays(config):
         return read_shard_arrays(_shard_index(config))
     sources = [(read_dataset(source.path, source.dataset, skip_bad=config.skip_bad_images),
                 source.detector) for source in _sources(config)]
-    if config.teacher.embeddings:
-        sources = [(teacher.with_embedding_teacher(records, config), detector)
-                   for records, detector in sources]
     if not sources:
         generated = os.path.join(
             config.cache_dir,
@@ -164,6 +161,9 @@ def _load_arrays(config):
             seed=config.seed,
         )
         sources = [(read_ckplus48(generated), config.detector)]
+    if config.teacher.embeddings:
+        sources = [(teacher.with_embedding_teacher(records, config), detector)
+                   for records, detector in sources]
     parts = [load_faces(records, image_size=config.image_size, channels=config.channels,
                         detector=detector, cache_dir=config.cache_dir,
                         skip_bad_images=config.skip_bad_images)
