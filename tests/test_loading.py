@@ -124,3 +124,38 @@ def test_action_unit_labels_follow_the_kept_crops_also_from_the_cache(tmp_path):
         arrays = loading.load_faces(records, 16, 1, cache_dir=cache, skip_bad_images=True)
         assert arrays.action_unit_names == ["AU6", "AU12"]
         assert arrays.action_units.tolist() == [[1, 0], [-1, 1]]
+
+
+def test_a_killed_alignment_resumes_where_its_last_part_ends(tmp_path, monkeypatch, caplog):
+    paths = _write_images(str(tmp_path), 7)
+    with open(paths[1], "wb") as stream:
+        stream.write(b"not an image")
+    records = _records(paths)
+    cache = str(tmp_path / "cache")
+    whole = loading.load_faces(records, 16, 1, skip_bad_images=True)
+    monkeypatch.setattr(loading, "PARTIAL_EVERY", 2)
+    decode = loading.decode_image
+    decoded = []
+
+    def killed_at_five(source):
+        if source == paths[5]:
+            raise KeyboardInterrupt
+        decoded.append(source)
+        return decode(source)
+
+    monkeypatch.setattr(loading, "decode_image", killed_at_five)
+    with pytest.raises(KeyboardInterrupt):
+        loading.load_faces(records, 16, 1, cache_dir=cache, skip_bad_images=True)
+    assert len(loading._parts(os.path.join(cache, os.listdir(cache)[0].split(".part-")[0]
+                                           + ".npz"))) == 2  # after images 2 and 4
+    decoded.clear()
+    monkeypatch.setattr(loading, "decode_image", lambda source: decoded.append(source)
+                        or decode(source))
+    with caplog.at_level(logging.WARNING, logger=loading.__name__):
+        resumed = loading.load_faces(records, 16, 1, cache_dir=cache, skip_bad_images=True)
+    assert decoded == paths[4:]  # images 0-3 came from the parts
+    np.testing.assert_array_equal(resumed.images, whole.images)
+    np.testing.assert_array_equal(resumed.subject, whole.subject)
+    # The problem counts of the parts are kept, and the parts give way to the cache.
+    assert "Skipped 1 of 7" in caplog.text and "1 unreadable or corrupt" in caplog.text
+    assert [name for name in os.listdir(cache) if ".part-" in name] == []

@@ -3,10 +3,13 @@
 Detection is the slow part (MTCNN: ~0.13 s per photo on two CPU cores), so the
 aligned crops are cached as one `.npz` keyed by the sources (paths with their
 sizes and modification times, or the pixels) and every setting that changes the
-crops. A second run with the same inputs loads the cache and detects nothing.
+crops. A second run with the same inputs loads the cache and detects nothing. A
+long alignment keeps its crops in parts as it goes (every `PARTIAL_EVERY` images),
+so a killed run resumes where its last part ends.
 """
 
 import collections
+import glob
 import hashlib
 import io
 import logging
@@ -33,6 +36,10 @@ from keras_dmtl.io_utils import atomic_path
 _LOG = logging.getLogger(__name__)
 # Bump when the crop-making code changes, so that old caches are not reused.
 _CACHE_VERSION = 1
+# A run that aligns a large set keeps its new crops every this many images (a part
+# beside the final cache, removed once it is written), so that a killed run resumes
+# instead of starting over.
+PARTIAL_EVERY = 1024
 # Encoded image files over this are refused before they are read in full.
 MAX_IMAGE_BYTES = 50 << 20
 
@@ -218,11 +225,15 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
                 _LOG.info("Loaded %d cached face crops from %s", len(cached["kept"]), cache_path)
                 return _arrays(records, cached["images"], cached["kept"])
     face_detector = make_detector(detector)
-    crops, kept, problems = [], [], collections.Counter()
+    crops, kept, problems, start = _resumed(cache_path)
+    written = len(crops)
     # disable=None: a bar on a terminal, nothing in logs and tests.
-    progress = tqdm.tqdm(records.sources, desc=f"Aligning {records.dataset} faces",
-                         unit="image", disable=None)
-    for index, source in enumerate(progress):
+    progress = tqdm.tqdm(records.sources[start:], desc=f"Aligning {records.dataset} faces",
+                         unit="image", disable=None, initial=start, total=len(records))
+    for index, source in enumerate(progress, start=start):
+        if cache_path and index > start and index % PARTIAL_EVERY == 0:
+            _write_part(cache_path, crops[written:], kept[written:], problems, index)
+            written = len(crops)
         name = (f"{records.dataset} sample {index}" if isinstance(source, np.ndarray)
                 else str(source))
         try:
@@ -257,7 +268,41 @@ def load_faces(records, image_size, channels, detector="none", margin=FACE_MARGI
         with atomic_path(cache_path) as temporary:
             with open(temporary, "wb") as stream:
                 np.savez(stream, images=images, kept=kept)
+        for part in _parts(cache_path):
+            os.remove(part)
     return _arrays(records, images, kept)
+
+
+def _parts(cache_path):
+    """The partial caches a killed run left for `cache_path`, in order."""
+    return sorted(glob.glob(glob.escape(cache_path[:-len(".npz")]) + ".part-*.npz"))
+
+
+def _write_part(cache_path, crops, kept, problems, done):
+    """Keeps the crops aligned since the last part (and the problem counts so far),
+    so that a killed run resumes at image `done` instead of starting over."""
+    path = f"{cache_path[:-len('.npz')]}.part-{done:010d}.npz"
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, images=np.asarray(crops, np.uint8), kept=np.asarray(kept, np.int64),
+                     done=done, reasons=np.asarray(list(problems), str),
+                     counts=np.asarray(list(problems.values()), np.int64))
+
+
+def _resumed(cache_path):
+    """(crops, kept indices, problem counts, first index to align) from the parts a
+    killed run left for the same key, or an empty start."""
+    crops, kept, problems, done = [], [], collections.Counter(), 0
+    for path in _parts(cache_path) if cache_path else ():
+        with np.load(path) as part:
+            crops.extend(part["images"])
+            kept.extend(part["kept"].tolist())
+            problems = collections.Counter(dict(zip(part["reasons"].tolist(),
+                                                    part["counts"].tolist())))
+            done = int(part["done"])
+    if done:
+        _LOG.info("Resuming the alignment at image %d of a killed run", done)
+    return crops, kept, problems, done
 
 
 def _arrays(records, images, kept):
