@@ -177,24 +177,33 @@ def _attempt_sequences(rng):
                           (35, stranger, "happy", None, "ana")],
     }
     threshold = 0.6
-    sequences = []
+
+    def step(policy, time, face, expression, challenge, *user):
+        user = user[0] if user else "owner"
+        embedding = None if face is None else face()
+        result = verify_attempt(policy, user, template, embedding, expression, threshold,
+                                challenge)
+        return {"time": time, "user": user,
+                "embedding": None if embedding is None else embedding.tolist(),
+                "expression": expression, "challenge": challenge, "expected": result}
+
+    return [{"name": name, "threshold": threshold, "template": template.tolist(), "steps": steps}
+            for name, steps in _replayed(scripts, step).items()]
+
+
+def _replayed(scripts, step):
+    """Each script's steps replayed on a fresh policy whose clock reads each step's
+    time: {name: [step(policy, time, *rest) for (time, *rest) in script]}."""
+    replayed = {}
     for name, script in scripts.items():
         now = [0.0]
         policy = AttemptPolicy(new_state(), clock=lambda: now[0])
         steps = []
-        for time, face, expression, challenge, *user in script:
-            user = user[0] if user else "owner"
+        for time, *rest in script:
             now[0] = float(time)
-            embedding = None if face is None else face()
-            result = verify_attempt(policy, user, template, embedding, expression,
-                                    threshold, challenge)
-            steps.append({"time": now[0], "user": user,
-                          "embedding": None if embedding is None else embedding.tolist(),
-                          "expression": expression, "challenge": challenge,
-                          "expected": result})
-        sequences.append({"name": name, "threshold": threshold,
-                          "template": template.tolist(), "steps": steps})
-    return sequences
+            steps.append(step(policy, now[0], *rest))
+        replayed[name] = steps
+    return replayed
 
 
 def _retry_each_lockout(stranger, failures):
@@ -232,30 +241,25 @@ def _session_sequences(rng):
                        "happy")],
     }
     threshold = 0.6
-    sequences = []
-    for name, script in scripts.items():
-        now = [0.0]
-        policy = AttemptPolicy(new_state(), clock=lambda: now[0])
-        steps = []
-        for time, faces, challenge in script:
-            now[0] = float(time)
-            faces = [(face().tolist(), expression) for face, expression in faces]
-            session = AttemptSession(template, threshold, challenge)
-            # As the runtime: a locked-out user's faces are not even run through the model.
-            locked = policy.reenroll_required("owner") or policy.locked_for("owner") > 0
-            for embedding, expression in [] if locked else faces:
-                if not session.open:
-                    break
-                session.offer(np.asarray(embedding), expression)
-            result = session.decide(policy, "owner")
-            steps.append({"time": now[0], "user": "owner", "challenge": challenge,
-                          "faces": [{"embedding": embedding, "expression": expression}
-                                    for embedding, expression in faces],
-                          "expected": dict(result, compared=session.compared)})
-        sequences.append({"name": name, "threshold": threshold,
-                          "max_faces": MAX_FACES_PER_ATTEMPT, "template": template.tolist(),
-                          "steps": steps})
-    return sequences
+
+    def step(policy, time, faces, challenge):
+        faces = [(face().tolist(), expression) for face, expression in faces]
+        session = AttemptSession(template, threshold, challenge)
+        # As the runtime: a locked-out user's faces are not even run through the model.
+        locked = policy.reenroll_required("owner") or policy.locked_for("owner") > 0
+        for embedding, expression in [] if locked else faces:
+            if not session.open:
+                break
+            session.offer(np.asarray(embedding), expression)
+        result = session.decide(policy, "owner")
+        return {"time": time, "user": "owner", "challenge": challenge,
+                "faces": [{"embedding": embedding, "expression": expression}
+                          for embedding, expression in faces],
+                "expected": dict(result, compared=session.compared)}
+
+    return [{"name": name, "threshold": threshold, "max_faces": MAX_FACES_PER_ATTEMPT,
+             "template": template.tolist(), "steps": steps}
+            for name, steps in _replayed(scripts, step).items()]
 
 
 def _enrollment_cases(rng):
