@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_dmtl.losses.distillation import TEACHER_EMBEDDING
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
 
 IMAGE_SHAPE = (16, 16, 1)
@@ -11,8 +12,11 @@ NUM_IDENTITIES = 8
 NUM_EXPRESSIONS = 2
 
 
-def make_batch(batch_size=16, seed=0, expression_missing=False):
-    """Random images and labels; identities are random, so L1 stays large."""
+def make_batch(batch_size=16, seed=0, expression_missing=False, teacher_dim=None):
+    """Random images and labels; identities are random, so L1 stays large.
+
+    With `teacher_dim`, the labels also carry random unit teacher embeddings of
+    that size (every fourth row 0: a photo where the teacher found no face)."""
     rng = np.random.default_rng(seed)
     images = rng.uniform(0, 255, (batch_size,) + IMAGE_SHAPE).astype("float32")
     expression = rng.integers(0, NUM_EXPRESSIONS, batch_size)
@@ -22,6 +26,11 @@ def make_batch(batch_size=16, seed=0, expression_missing=False):
         "identity": rng.integers(0, NUM_IDENTITIES, batch_size).astype("int32"),
         "expression": expression.astype("int32"),
     }
+    if teacher_dim:
+        target = rng.normal(size=(batch_size, teacher_dim)).astype("float32")
+        target /= np.linalg.norm(target, axis=1, keepdims=True)
+        target[::4] = 0.0
+        labels[TEACHER_EMBEDDING] = target
     return images, labels
 
 
@@ -67,11 +76,17 @@ def saved_and_reloaded(model, images, tmp_path):
     return restored
 
 
-def check_save_reload_resume(name, tmp_path):
+def check_save_reload_resume(name, tmp_path, **model_kwargs):
     """Trains strategy `name` a step, saves, reloads, compares outputs and state,
-    and checks that the next step of the reloaded model is the original's."""
-    model = make_model(name)
-    images, labels = make_batch(seed=1)
+    and checks that the next step of the reloaded model is the original's.
+
+    Args:
+        model_kwargs: more `DynamicMultiTaskModel` arguments; a `distillation`
+            with "embedding_task" gets batches with teacher embeddings.
+    """
+    model = make_model(name, **model_kwargs)
+    teacher_dim = 8 if model.distillation_task else None
+    images, labels = make_batch(seed=1, teacher_dim=teacher_dim)
     model.train_on_batch(images, labels)
     restored = saved_and_reloaded(model, images, tmp_path)
     for original, reloaded in zip(model.weighting.weights, restored.weighting.weights):
@@ -79,7 +94,7 @@ def check_save_reload_resume(name, tmp_path):
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations)
 
     # Resuming: the next step of the reloaded model is the next step of the original.
-    next_images, next_labels = make_batch(seed=2)
+    next_images, next_labels = make_batch(seed=2, teacher_dim=teacher_dim)
     original_logs = model.train_on_batch(next_images, next_labels, return_dict=True)
     resumed_logs = restored.train_on_batch(next_images, next_labels, return_dict=True)
     for key in original_logs:

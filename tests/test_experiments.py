@@ -181,8 +181,15 @@ def test_label_uses_are_checked_and_static_weights_gain_the_au_weight():
     assert label_use.get("masks").row_label("dynamic") == "dynamic"
     assert label_use.get("soft_labels+matching").row_label("famo") == "famo+soft_labels+matching"
     sweep = {m.label: m for m in methods.all_methods()}
-    three = methods.make_weighting(sweep["static_w1=0.3"], 3, 0.2)
+    with_units = ("face", "expression", "action_units")
+    three = methods.make_weighting(sweep["static_w1=0.3"], with_units, 0.2)
     assert three.weights_value == [0.3, 0.7, 0.2] and three.num_tasks == 3
-    assert methods.make_weighting(sweep["gradnorm"], 3).num_tasks == 3
+    assert methods.make_weighting(sweep["gradnorm"], with_units).num_tasks == 3
+    # The teacher's task learns as much as the face task: w1 = 0 has no embedding.
+    every_task = with_units + ("distillation",)
+    four = methods.make_weighting(sweep["static_w1=0.3"], every_task, 0.2)
+    assert four.weights_value == [0.3, 0.7, 0.2, 0.3]
+    assert methods.make_weighting(sweep["static_w1=0.0"], every_task[:2] + every_task[3:],
+                                  ).weights_value == [0.0, 1.0, 0.0]
     with pytest.raises(ValueError, match="teacher.model=.*add soft_labels"):
         run_experiment(make_config(**{"teacher.model": "runs/teacher"}))

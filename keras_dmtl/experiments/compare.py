@@ -52,6 +52,7 @@ from keras_dmtl.training import teacher as teacher_lib  # noqa: E402
 from keras_dmtl.training.callbacks import StepHistory  # noqa: E402
 from keras_dmtl.training.evaluate import evaluate_split  # noqa: E402
 from keras_dmtl.training.run import build_model  # noqa: E402
+from keras_dmtl.training.run import task_names  # noqa: E402
 from keras_dmtl.training.run import evaluate_by_source  # noqa: E402
 from keras_dmtl.training.run import load_arrays  # noqa: E402
 from keras_dmtl.training.run import source_mix  # noqa: E402
@@ -157,7 +158,7 @@ def run_cell(arrays, indices, method, seed, config, use=MASKS, teacher=None,
         train, train_config.batch_size, seed, 0, train_config.epochs,
         augment=train_config.augment, balance=train_config.balance,
         source_mix=source_mix(train_config, train), action_units=bool(action_units))
-    weighting = methods_lib.make_weighting(method, 3 if action_units else 2,
+    weighting = methods_lib.make_weighting(method, task_names(train_config, action_units),
                                            config.experiment.action_unit_weight)
     model = build_model(train_config, len(train.identity_names), len(train.expression_names),
                         weighting=weighting, steps_per_epoch=steps_per_epoch,

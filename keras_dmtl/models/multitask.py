@@ -30,8 +30,10 @@ from keras_dmtl.models.network import build_network
 # head has three tasks: see `task_names` and `step_value_names`.
 TASK_NAMES = ("face", "expression")
 ACTION_UNIT_TASK = "action_units"
+# An embedding teacher's loss as a task of its own (distillation["embedding_task"]).
+DISTILLATION_TASK = "distillation"
 _TASK_LOSS_NAMES = {"face": "face_loss", "expression": "expression_loss",
-                    ACTION_UNIT_TASK: "action_unit_loss"}
+                    ACTION_UNIT_TASK: "action_unit_loss", DISTILLATION_TASK: "distillation_loss"}
 
 
 def step_value_names(task_names):
@@ -110,13 +112,15 @@ class DynamicMultiTaskModel(keras.Model):
             mode for good (see `freeze_batchnorm`).
         distillation: None, or the teacher soft labels' settings
             {"temperature": T, "mix": m, "embedding_weight": g, "embedding_loss":
-            "cosine" (default) or "pairwise"}
-            (`keras_dmtl.losses.distillation`). Batches whose labels carry
-            "teacher_expression_logits" (B, K) and "teacher_embedding" (B, D) then
-            train on them: L2 becomes the soft-label expression loss (the teacher
-            alone where the expression is missing, mixed by m where it is
-            present) and L1 gains g * the embedding-distillation loss. The
-            strategies see the same task losses.
+            "cosine" (default) or "pairwise", "embedding_task": False (default)
+            or True} (`keras_dmtl.losses.distillation`). Batches whose labels
+            carry "teacher_expression_logits" (B, K) and "teacher_embedding"
+            (B, D) then train on them: L2 becomes the soft-label expression loss
+            (the teacher alone where the expression is missing, mixed by m where
+            it is present) and g * the embedding-distillation loss is added to
+            L1, or, with "embedding_task", is a task of its own (the last,
+            "distillation"), which the weight unit and the strategy weigh like
+            the others; every batch must then carry "teacher_embedding".
         action_units: None (two tasks, the paper's model), or the third task's
             settings {"names": AU labels ("AU12"), "relatedness": (E, A)
             P(AU | expression) in the model's label order, "matching_weight": w,
@@ -171,7 +175,9 @@ class DynamicMultiTaskModel(keras.Model):
     ):
         super().__init__(**kwargs)
         self.action_units = _action_unit_settings(action_units, num_expressions)
-        self.task_names = TASK_NAMES + ((ACTION_UNIT_TASK,) if self.action_units else ())
+        self.distillation = dict(distillation) if distillation else None
+        self.task_names = (TASK_NAMES + ((ACTION_UNIT_TASK,) if self.action_units else ())
+                           + ((DISTILLATION_TASK,) if self.distillation_task else ()))
         self.step_value_names = step_value_names(self.task_names)
         tasks = len(self.task_names)
         # A name is built for this model's tasks; a given strategy must fit them.
@@ -202,7 +208,7 @@ class DynamicMultiTaskModel(keras.Model):
         unit_options = dict(self.architecture["weight_unit_options"])
         unit_options["stop_input_gradient"] = not self.weighting.trunk_learns_through_weights
         network = build_network(**{**self.architecture, "weight_unit_options": unit_options},
-                                num_action_units=len(self.action_unit_names))
+                                num_action_units=len(self.action_unit_names), num_tasks=tasks)
         self.quantization_aware = bool(quantization_aware)
         if self.quantization_aware:
             # The identity head and the weight unit are never exported: not rounded.
@@ -216,7 +222,6 @@ class DynamicMultiTaskModel(keras.Model):
         self.center_loss_alpha = float(center_loss_alpha)
         self.expression_label_smoothing = float(expression_label_smoothing)
         self.expression_f1_weight = float(expression_f1_weight)
-        self.distillation = dict(distillation) if distillation else None
         self.center_loss = CenterLoss(
             num_identities, embedding_dim, beta=center_loss_beta, name="center_loss"
         )
@@ -251,6 +256,11 @@ class DynamicMultiTaskModel(keras.Model):
     def identity_head(self):
         """The face branch's identity head layer."""
         return self.network.get_layer(IDENTITY_HEAD_NAME)
+
+    @property
+    def distillation_task(self):
+        """Whether the embedding teacher's loss is a task of its own."""
+        return bool(self.distillation and self.distillation.get("embedding_task"))
 
     @property
     def action_unit_names(self):
@@ -395,25 +405,49 @@ class DynamicMultiTaskModel(keras.Model):
                 settings["temperature"], settings["mix"], hard_expression)
         else:
             expression_loss = masked_mean(hard_expression, label_mask(labels["expression"]))
-        if settings.get("embedding_weight") and TEACHER_EMBEDDING in labels:
-            face_loss += settings["embedding_weight"] * embedding_target_loss(
-                settings.get("embedding_loss", "cosine"), labels["identity"],
-                outputs["embedding"], labels[TEACHER_EMBEDDING], settings["mix"])
+        distillation_loss = None
+        if self.distillation_task:
+            if TEACHER_EMBEDDING not in labels:
+                raise ValueError(
+                    "The model learns the embedding teacher as a task of its own "
+                    "(--config.teacher.embedding_task=True), but the batches carry no "
+                    f"labels['{TEACHER_EMBEDDING}']: set --config.teacher.embeddings.")
+            distillation_loss = settings["embedding_weight"] * self._embedding_target(
+                outputs, labels)
+        elif settings.get("embedding_weight") and TEACHER_EMBEDDING in labels:
+            face_loss += settings["embedding_weight"] * self._embedding_target(outputs, labels)
         if self.expression_f1_weight:
             expression_loss += self.expression_f1_weight * masked_soft_macro_f1_loss(
                 labels["expression"], outputs["expression_logits"])
-        if not self.action_units:
-            return tf.stack([face_loss, expression_loss]), center
+        losses = [face_loss, expression_loss]
+        if self.action_units:
+            losses.append(self._action_unit_loss(outputs, labels))
+        if distillation_loss is not None:
+            losses.append(distillation_loss)
+        return tf.stack(losses), center
+
+    def _embedding_target(self, outputs, labels):
+        """The embedding-distillation loss of the batch (unweighted)."""
+        settings = self.distillation
+        return embedding_target_loss(settings.get("embedding_loss", "cosine"),
+                                     labels["identity"], outputs["embedding"],
+                                     labels[TEACHER_EMBEDDING], settings["mix"])
+
+    def _action_unit_loss(self, outputs, labels):
+        """The AU task's loss (`losses.action_unit_task_loss`).
+
+        Raises:
+            ValueError: batches without AU labels.
+        """
         if ACTION_UNIT_TASK not in labels:
             raise ValueError(
                 "The model has an action-unit head (--config.action_units.enabled=True), "
                 "but the batches carry no labels['action_units']: make the datasets with "
                 "action_units=True (keras_dmtl.data.pipeline, keras_dmtl.data.shards.streaming).")
-        action_unit_loss = action_unit_task_loss(
+        return action_unit_task_loss(
             labels[ACTION_UNIT_TASK], labels["expression"], outputs[ACTION_UNIT_LOGITS],
             outputs["expression_logits"], tf.constant(self._relatedness),
             self.action_units["matching_weight"], self.action_units["reverse_weight"])
-        return tf.stack([face_loss, expression_loss, action_unit_loss]), center
 
     @staticmethod
     def batch_mean_weights(per_sample_weights):

@@ -26,6 +26,7 @@ def build_network(
     identity_head="softmax",
     identity_head_kwargs=None,
     num_action_units=0,
+    num_tasks=None,
 ):
     """Builds the hard-parameter-sharing network as a functional model.
 
@@ -47,12 +48,15 @@ def build_network(
         num_action_units: AU labels of a third task, an AU head on the shared
             features (`heads.action_unit_branch`, bottleneck `expression_dim`);
             0: none, the two-task network.
+        num_tasks: the task weights the weight unit outputs; None: 2, or 3 with
+            the AU head (a model with more tasks than branches, such as an
+            embedding teacher's, says how many).
 
     Returns:
         A `keras.Model` from images to a dict with the keys in `OUTPUT_NAMES`,
         plus "action_unit_logits" (B, num_action_units) with an AU head;
         "task_weights" is the per-sample output of the weight unit, one weight
-        per task (2, or 3 with the AU head).
+        per task (`num_tasks`).
     """
     images = keras.Input(shape=tuple(input_shape), name="images")
     trunk = build_backbone(backbone, input_shape=tuple(input_shape), width=backbone_width)
@@ -63,7 +67,7 @@ def build_network(
         features, expression_dim, num_expressions, dropout=expression_dropout
     )
     task_weights = DynamicWeightUnit(
-        num_tasks=3 if num_action_units else 2, name=WEIGHT_UNIT_NAME,
+        num_tasks=num_tasks or (3 if num_action_units else 2), name=WEIGHT_UNIT_NAME,
         **(weight_unit_options or {})
     )(features)
     outputs = dict(

@@ -99,6 +99,10 @@ def default_config():
     # it ahead of training). None: none.
     config.teacher.embeddings = config_dict.placeholder(str)
     config.teacher.workers = 2  # processes that compute the external teacher's embeddings
+    # With an external teacher, its embedding loss is a task of its own that the
+    # weighting strategy weighs beside face and expression (the last task,
+    # "distillation"); False: a term of the face loss, as with a model teacher.
+    config.teacher.embedding_task = True
     # A third task, facial action units (multi-label), coupled to the expression
     # task by distribution matching (docs/method.md, section 11; docs/training.md,
     # "Action units as a third task"). Off: the two-task model of the paper.

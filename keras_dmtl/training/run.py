@@ -43,7 +43,10 @@ from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
+from keras_dmtl.models.multitask import ACTION_UNIT_TASK
+from keras_dmtl.models.multitask import DISTILLATION_TASK
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
+from keras_dmtl.models.multitask import TASK_NAMES
 from keras_dmtl.training import config as config_lib
 from keras_dmtl.training import distribute
 from keras_dmtl.training import finetune
@@ -302,6 +305,15 @@ def use_xla(config):
     return config.jit_compile == "true"
 
 
+def task_names(config, action_units=None):
+    """The tasks of the model `config` builds, in the order the strategy weighs them:
+    face, expression, then the AU task (with `action_units`) and the embedding
+    teacher's (`teacher.embeddings` with `teacher.embedding_task`)."""
+    settings = teacher.distillation_settings(config) or {}
+    return (TASK_NAMES + ((ACTION_UNIT_TASK,) if action_units else ())
+            + ((DISTILLATION_TASK,) if settings.get("embedding_task") else ()))
+
+
 def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None,
                 label_names=None, action_units=None):
     """A compiled `DynamicMultiTaskModel` for the config.
@@ -322,9 +334,9 @@ def build_model(config, num_identities, num_expressions, weighting=None, steps_p
             or None for the two-task model.
     """
     if weighting is None:
-        tasks = 3 if action_units else 2
         weighting = weighting_lib.get(config.weighting.name,
-                                      **{"num_tasks": tasks, **config.weighting.kwargs})
+                                      **{"num_tasks": len(task_names(config, action_units)),
+                                         **config.weighting.kwargs})
     if steps_per_epoch:
         weighting.set_steps_per_epoch(steps_per_epoch)
     model = DynamicMultiTaskModel(

@@ -313,4 +313,5 @@ def distillation_settings(config):
         return None
     return {"temperature": float(config.teacher.temperature), "mix": float(config.teacher.mix),
             "embedding_weight": float(config.teacher.embedding_weight),
-            "embedding_loss": config.teacher.embedding_loss}
+            "embedding_loss": config.teacher.embedding_loss,
+            "embedding_task": bool(config.teacher.embeddings and config.teacher.embedding_task)}
