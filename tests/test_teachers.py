@@ -199,3 +199,39 @@ def test_a_run_on_generated_faces_learns_from_an_external_teacher(tmp_path, fake
     # ... and the model trained on them with the pairwise target.
     model = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
     assert model.distillation["embedding_loss"] == "pairwise"
+
+
+def test_centred_targets_lose_their_common_component_and_keep_the_faceless_empty():
+    from keras_dmtl.data.records import FaceArrays  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    common = np.full(8, 1.0)
+    vectors = common + 0.3 * rng.normal(size=(20, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[[3, 11]] = 0.0  # no face found: no target
+    arrays = FaceArrays(images=np.zeros((20, 4, 4, 1), np.uint8), identity=np.arange(20),
+                        expression=np.full(20, -1), subject=np.arange(20).astype(str),
+                        identity_names=[str(i) for i in range(20)], expression_names=[],
+                        source_names=["s"], extras={TEACHER_EMBEDDING: vectors.astype("f4")})
+    before = vectors[vectors.any(axis=1)]
+    strangers_before = np.mean((before @ before.T)[np.triu_indices(len(before), 1)])
+    centred = teacher_lib.centered_embedding_targets(arrays).extras[TEACHER_EMBEDDING]
+    assert not centred[[3, 11]].any()
+    kept = centred[centred.any(axis=1)]
+    np.testing.assert_allclose(np.linalg.norm(kept, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(kept.mean(axis=0), 0.0, atol=0.1)
+    strangers_after = np.mean((kept @ kept.T)[np.triu_indices(len(kept), 1)])
+    assert strangers_before > 0.8 and abs(strangers_after) < 0.1
+
+
+def test_a_run_centres_the_targets_of_all_its_sources_when_asked(tmp_path, fake_teacher):
+    config = config_lib.make_config(
+        cache_dir=str(tmp_path / "cache"), image_size=32, embedding_dim=3,
+        generated_identities=4, generated_sequences=1, verbose=0,
+        **{"teacher.embeddings": fake_teacher, "teacher.workers": 1})
+    plain = run.load_arrays(config)
+    centred = run.load_arrays(config_lib.with_updates(
+        config, **{"teacher.center_embeddings": True})).extras[TEACHER_EMBEDDING]
+    expected = teacher_lib.centered_embedding_targets(plain).extras[TEACHER_EMBEDDING]
+    np.testing.assert_allclose(centred, expected, atol=1e-6)
+    assert not np.allclose(plain.extras[TEACHER_EMBEDDING], centred, atol=0.05)

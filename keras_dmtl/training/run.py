@@ -171,9 +171,11 @@ def _load_arrays(config):
                         detector=detector, cache_dir=config.cache_dir,
                         skip_bad_images=config.skip_bad_images)
              for records, detector in sources]
-    if len(parts) == 1:
-        return parts[0]
-    return combine_arrays(parts, [part.source_names[0] for part in parts])
+    arrays = (parts[0] if len(parts) == 1
+              else combine_arrays(parts, [part.source_names[0] for part in parts]))
+    if config.teacher.embeddings and config.teacher.center_embeddings:
+        arrays = teacher.centered_embedding_targets(arrays)
+    return arrays
 
 
 def _fractions(config):
