@@ -304,3 +304,21 @@ def test_an_ensemble_of_runs_exports_as_one_model(tmp_path):
     with pytest.raises(DataError, match="split subjects differ"):
         export_run(first, str(tmp_path / "export2"), formats=("tflite_float32",),
                    representative_samples=20, ensemble=(str(other),))
+
+
+def test_held_out_faces_without_identity_are_left_out_of_calibration(monkeypatch):
+    from keras_dmtl.export import artifacts
+
+    # An expression-only source's faces carry subject "": as one "person" they
+    # would make millions of false genuine pairs (and all-pair scoring of every
+    # held-out face runs out of memory on a large mix).
+    subjects = np.array(["a", "", "b", "a", "", "c", "b", ""] * 3)
+    images = np.arange(len(subjects), dtype=np.float32).reshape(-1, 1, 1, 1)
+    monkeypatch.setattr(artifacts, "MAX_CALIBRATION_IMAGES", 10)
+    chosen, chosen_subjects, source = artifacts._calibration_set(None, None, None, images,
+                                                                  subjects)
+    assert source == "held-out subjects of the run"
+    assert len(chosen) == 10 and "" not in set(chosen_subjects)
+    rows = chosen.reshape(-1).astype(int)
+    assert np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(subjects[rows], chosen_subjects)

@@ -94,7 +94,13 @@ def _calibration_set(config, calibration_data, detector, held_out_images, held_o
     (any layout train.py reads, found by `detector` or, when None, cropped as the
     run's were), else the run's held-out subjects. Every pair of them is scored."""
     if not calibration_data:
-        return held_out_images, held_out_subjects, "held-out subjects of the run"
+        # Faces of an expression-only source carry no identity (subject ""): no
+        # pair of theirs is known to be genuine or impostor. Every pair of up to
+        # MAX_CALIBRATION_IMAGES of the others is scored (10,000 held-out faces
+        # would be 50 M pairs, gigabytes per format).
+        rows = _sample(np.flatnonzero(np.asarray(held_out_subjects) != ""))
+        return (held_out_images[rows], np.asarray(held_out_subjects)[rows],
+                "held-out subjects of the run")
     arrays = load_faces(read_dataset(calibration_data, "auto", skip_bad=config.skip_bad_images),
                         config.image_size, config.channels,
                         detector=detector or config.detector, cache_dir=config.cache_dir,
@@ -105,10 +111,15 @@ def _calibration_set(config, calibration_data, detector, held_out_images, held_o
     if len(np.unique(arrays.subject)) < 2:
         raise DataError(f"--export.calibration_data={calibration_data}: calibration needs "
                         "identity labels of at least two people.")
-    if len(arrays) > MAX_CALIBRATION_IMAGES:
-        keep = np.random.default_rng(0).permutation(len(arrays))[:MAX_CALIBRATION_IMAGES]
-        arrays = arrays.subset(np.sort(keep))
+    arrays = arrays.subset(_sample(np.arange(len(arrays))))
     return arrays.images.astype(np.float32), np.asarray(arrays.subject), calibration_data
+
+
+def _sample(rows):
+    """At most `MAX_CALIBRATION_IMAGES` of `rows`, drawn with seed 0, in order."""
+    if len(rows) <= MAX_CALIBRATION_IMAGES:
+        return rows
+    return np.sort(np.random.default_rng(0).permutation(rows)[:MAX_CALIBRATION_IMAGES])
 
 
 def _calibrate(embeddings, subjects, target_far, source):
@@ -209,17 +220,19 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
         for part, _ in held_out]) if unit_names else None)
     subjects = np.concatenate([part_subjects for _, part_subjects in held_out])
     reference = {k: np.asarray(v) for k, v in inference.predict(held_out_images, verbose=0).items()}
-    pairs = interleaved_pairs(subjects, max_pairs=5000)
+    # Verification pairs among the faces with an identity (subject "" has none).
+    known = np.flatnonzero(subjects != "")
+    a, b, is_same = interleaved_pairs(subjects[known], max_pairs=5000)
+    pairs = known[a], known[b], is_same
     rng = np.random.default_rng(0)
     train, _ = split_in_memory(splits, "train", representative_samples)
     representative = train.images[rng.permutation(len(train))[
         :representative_samples]].astype(np.float32)
     calibration_images, calibration_subjects, source = _calibration_set(
         config, calibration_data, calibration_detector, held_out_images, subjects)
-    held_out_only = calibration_images is held_out_images
 
     def score(predict, outputs):
-        calibration_outputs = outputs if held_out_only else predict(calibration_images)
+        calibration_outputs = predict(calibration_images)
         return {**_score(outputs, reference, expression, pairs, action_units),
                 "calibration": _calibrate(calibration_outputs["embedding"],
                                           calibration_subjects, target_far, source)}
