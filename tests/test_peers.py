@@ -70,6 +70,13 @@ def test_peers_are_scored_on_the_same_pairs_and_labelled_faces():
     assert oracle["ms_per_frame"] is not None and oracle["ms_per_photo"] >= 0
 
 
+def test_a_set_of_one_photo_per_person_is_scored_on_expression_alone():
+    runs = [compare.run_peer(Oracle(), photos(), frames=0)]
+    (row,) = compare.compare(runs, np.arange(len(SUBJECTS)), EXPRESSIONS, NAMES)
+    assert "auc" not in row and "faces_compared" not in row
+    assert row["expression_images"] == 4
+
+
 def test_the_table_keeps_its_columns_apart():
     rows = [{"peer": "ours tflite_int8", "auc": 0.99, "ms_per_photo": 4.5},
             {"peer": "fer", "expression_accuracy": 0.6, "ms_per_photo": 0.408,

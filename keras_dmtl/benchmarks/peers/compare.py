@@ -117,12 +117,15 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
 
     Returns:
         dicts: peer, faces_compared, auc, tar@far=0.001, far/tar at the peer's
-        default, expression accuracy and macro-F1 (where it tags expressions),
+        default (where two photos show one person), expression accuracy and
+        macro-F1 (where it tags expressions),
         median ms per photo and per 640x480 frame.
     """
     subjects = np.asarray(subjects)
     expressions = np.asarray(expressions)
     verified = _common(runs, "embedding")
+    if len(np.unique(subjects[verified])) == len(verified):
+        verified = verified[:0]  # every face its own person (FER): no pair to verify
     tagged = _common(runs, "expression")
     tagged = tagged[expressions[tagged] >= 0] if len(tagged) else tagged
     rows = []
