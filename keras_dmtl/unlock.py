@@ -1,9 +1,13 @@
 """Face unlock with expression tags on LiteRT, from the command line (no TensorFlow).
 
-    python -m keras_dmtl.unlock --export_dir=runs/x/export enroll --user=ana a1.png a2.png a3.png
+    python -m keras_dmtl.unlock enroll --user=ana a1.png a2.png a3.png
+    python -m keras_dmtl.unlock verify --user=ana probe.png
+    python -m keras_dmtl.unlock verify --user=ana --challenge=happy --camera=0
+    python -m keras_dmtl.unlock tag face1.png face2.png
     python -m keras_dmtl.unlock --export_dir=runs/x/export verify --user=ana probe.png
-    python -m keras_dmtl.unlock --export_dir=runs/x/export verify --user=ana --challenge=happy --camera=0
-    python -m keras_dmtl.unlock --export_dir=runs/x/export tag face1.png face2.png
+
+Without --export_dir it runs the model that comes with keras_dmtl
+(keras_dmtl/pretrained, MODEL_CARD.md there); with it, an export of your own.
 
 Exit status (only 0 may open anything: `verify ... && unlock_door`):
     0  verify accepted the face; enroll or tag succeeded
@@ -36,6 +40,7 @@ import sys
 
 import cv2
 
+from keras_dmtl import pretrained
 from keras_dmtl.data.records import DataError
 from keras_dmtl.edge.enrollment import check_image_count
 from keras_dmtl.edge.interrupts import sigterm_raises
@@ -120,7 +125,9 @@ def _non_negative(text):
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m keras_dmtl.unlock", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--export_dir", required=True, help="Folder written by export_model.py.")
+    parser.add_argument("--export_dir", default=None,
+                        help="Folder written by export_model.py (default: the shipped model, "
+                             "keras_dmtl/pretrained).")
     parser.add_argument("--store", default=DEFAULT_STORE, help="Template store file.")
     parser.add_argument("--key_file", default=None,
                         help="The store's key file, outside the store's folder, for machines "
@@ -200,7 +207,7 @@ def _threshold_backed(unlock, args):
 
 def _run(args):
     """Runs the command; returns the exit status."""
-    unlock = FaceUnlock(args.export_dir, args.store, args.format, args.detector,
+    unlock = FaceUnlock(args.export_dir or pretrained.export_dir(), args.store, args.format, args.detector,
                         threshold=args.threshold, key_file=args.key_file,
                         max_detect_side=args.max_detect_side,
                         redetect_every=args.redetect_every)

@@ -3,6 +3,14 @@ plugins {
     alias(libs.plugins.kotlin.android)
 }
 
+// The app packs the model that comes with keras_dmtl (keras_dmtl/pretrained), the
+// same files `python -m keras_dmtl.unlock` runs. Another export: set
+// dmtl.exportDir=/path/to/runs/<run>/export in gradle.properties (or -P on the
+// command line).
+val exportDir = providers.gradleProperty("dmtl.exportDir")
+    .orElse(rootProject.layout.projectDirectory.dir("../keras_dmtl/pretrained").asFile.path)
+val modelAssets = layout.buildDirectory.dir("generated/dmtlModel")
+
 android {
     namespace = "org.kerasdmtl.unlockdemo"
     compileSdk = 35
@@ -38,7 +46,22 @@ android {
     androidResources {
         noCompress += "tflite"
     }
+
+    sourceSets["main"].assets.srcDir(modelAssets)
 }
+
+val copyModel by tasks.registering(Copy::class) {
+    from(exportDir) { include("dmtl_int8.tflite", "manifest.json") }
+    into(modelAssets)
+    doLast {
+        listOf("dmtl_int8.tflite", "manifest.json").forEach { name ->
+            check(modelAssets.get().file(name).asFile.isFile) {
+                "${exportDir.get()} has no $name: give dmtl.exportDir=<an export folder>."
+            }
+        }
+    }
+}
+tasks.named("preBuild") { dependsOn(copyModel) }
 
 dependencies {
     implementation(project(":unlock-core"))
