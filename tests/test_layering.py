@@ -9,7 +9,9 @@
     edge                              data (TF-free: the on-device runtime)
     teachers                          data (TF-free: external embedding teachers)
     export, experiments, benchmarks   anything below
-    unlock (CLI)                      edge, data
+    pretrained                        the shipped model: its __init__ TF-free (the
+                                      unlock reads it), build/export use export
+    unlock (CLI)                      edge, data, pretrained
 """
 
 import ast
@@ -33,7 +35,8 @@ ALLOWED = {
     "experiments": {"data", "evaluation", "models", "training", "weighting", "startup"} | BASE,
     "benchmarks": {"data", "edge", "evaluation", "models", "training", "weighting", "startup",
                    "export"} | BASE,
-    "unlock": {"edge", "data"} | BASE,
+    "pretrained": {"data", "edge", "export", "models", "startup"} | BASE,
+    "unlock": {"edge", "data", "pretrained"} | BASE,
 }
 
 

@@ -60,7 +60,6 @@ def test_litert_gives_the_stored_outputs_of_the_reference_face(fmt, face):
     np.testing.assert_allclose(outputs["embedding"], REFERENCE[f"{fmt}_embedding"], atol=1e-5)
     np.testing.assert_allclose(outputs["expression_probabilities"],
                                REFERENCE[f"{fmt}_expression_probabilities"], atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(outputs["embedding"]), 1.0, atol=0.02)
     # The phone's model and the float one agree on the face.
     assert _cosine(outputs["embedding"], REFERENCE["keras_embedding"]) > 0.95
 
