@@ -322,3 +322,19 @@ def test_held_out_faces_without_identity_are_left_out_of_calibration(monkeypatch
     rows = chosen.reshape(-1).astype(int)
     assert np.all(np.diff(rows) > 0)
     np.testing.assert_array_equal(subjects[rows], chosen_subjects)
+
+
+def test_server_formats_are_scored_a_batch_at_a_time():
+    from keras_dmtl.export.artifacts import batched
+
+    calls = []
+
+    def predict(images):
+        calls.append(len(images))
+        return {"embedding": images * 2, "expression_label": images[:, 0]}
+
+    images = np.arange(10, dtype=np.float32).reshape(5, 2)
+    outputs = batched(predict, batch_size=2)(images)
+    assert calls == [2, 2, 1]
+    np.testing.assert_array_equal(outputs["embedding"], images * 2)
+    np.testing.assert_array_equal(outputs["expression_label"], images[:, 0])
