@@ -315,8 +315,8 @@ def test_held_out_faces_without_identity_are_left_out_of_calibration(monkeypatch
     subjects = np.array(["a", "", "b", "a", "", "c", "b", ""] * 3)
     images = np.arange(len(subjects), dtype=np.float32).reshape(-1, 1, 1, 1)
     monkeypatch.setattr(artifacts, "MAX_CALIBRATION_IMAGES", 10)
-    chosen, chosen_subjects, source = artifacts._calibration_set(None, None, None, images,
-                                                                  subjects)
+    ((chosen, chosen_subjects, source),) = artifacts._calibration_sets(None, None, None,
+                                                                        images, subjects)
     assert source == "held-out subjects of the run"
     assert len(chosen) == 10 and "" not in set(chosen_subjects)
     rows = chosen.reshape(-1).astype(int)
@@ -338,3 +338,32 @@ def test_server_formats_are_scored_a_batch_at_a_time():
     assert calls == [2, 2, 1]
     np.testing.assert_array_equal(outputs["embedding"], images * 2)
     np.testing.assert_array_equal(outputs["expression_label"], images[:, 0])
+
+
+def test_several_populations_get_the_strictest_of_their_thresholds():
+    from keras_dmtl.export.calibration import calibrate
+    from keras_dmtl.export.calibration import strictest_of_populations
+
+    rng = np.random.default_rng(0)
+    populations = []
+    for name, impostor_mean in (("loose", 0.2), ("alike", 0.6)):
+        scores = np.concatenate([rng.normal(impostor_mean, 0.1, 20000),
+                                 rng.normal(0.9, 0.05, 500)])
+        is_same = np.arange(len(scores)) >= 20000
+        result = calibrate(scores, is_same, 1e-3)
+        populations.append((scores, is_same, {**result, "data": name, "subjects": 10}))
+    combined = strictest_of_populations(populations, 1e-3)
+    own = {p[2]["data"]: p[2]["threshold"] for p in populations}
+    # The population whose strangers look alike sets the threshold ...
+    assert combined["threshold"] == own["alike"] > own["loose"]
+    # ... and at it every population stays within the target.
+    assert combined["backed"] and all(row["backed"] for row in combined["populations"])
+    assert combined["far_upper_bound"] <= 1e-3
+    assert [row["data"] for row in combined["populations"]] == ["loose", "alike"]
+    assert combined["impostor_pairs"] == 40000 and combined["data"] == "loose,alike"
+    # The single calibration on both at once holds on average, not on "alike".
+    pooled = calibrate(np.concatenate([p[0] for p in populations]),
+                       np.concatenate([p[1] for p in populations]), 1e-3)
+    alike_scores, alike_same, _ = populations[1]
+    assert pooled["threshold"] < combined["threshold"]
+    assert np.mean(alike_scores[~alike_same] >= pooled["threshold"]) > 1e-3

@@ -12,6 +12,7 @@ from keras_dmtl import __version__
 from keras_dmtl.data.faces.loading import load_faces
 from keras_dmtl.data.readers import read_dataset
 from keras_dmtl.data.records import DataError
+from keras_dmtl.data.sources import parse_sources
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import input_spec
 from keras_dmtl.evaluation.action_units import THRESHOLD
@@ -23,6 +24,7 @@ from keras_dmtl.evaluation.verification import evaluate_pairs
 from keras_dmtl.evaluation.verification import interleaved_pairs
 from keras_dmtl.export import tflite
 from keras_dmtl.export.calibration import calibrate
+from keras_dmtl.export.calibration import strictest_of_populations
 from keras_dmtl.export.inference import ACTION_UNIT_PROBABILITIES
 from keras_dmtl.export.inference import build_inference_model
 from keras_dmtl.export.onnx_export import export_onnx
@@ -89,30 +91,37 @@ def _score(outputs, reference, expression, pairs, action_units=None):
     }
 
 
-def _calibration_set(config, calibration_data, detector, held_out_images, held_out_subjects):
-    """Images and subjects the thresholds are calibrated on: the user's face set
-    (any layout train.py reads, found by `detector` or, when None, cropped as the
-    run's were), else the run's held-out subjects. Every pair of them is scored."""
+def _calibration_sets(config, calibration_data, detector, held_out_images, held_out_subjects):
+    """The populations the thresholds are calibrated on, each (images, subjects,
+    name): the user's face sets (comma-separated, any layout train.py reads, faces
+    found by `detector` or, when None, cropped as the run's were), else the run's
+    held-out subjects. Every pair within a population is scored."""
     if not calibration_data:
         # Faces of an expression-only source carry no identity (subject ""): no
         # pair of theirs is known to be genuine or impostor. Every pair of up to
         # MAX_CALIBRATION_IMAGES of the others is scored (10,000 held-out faces
         # would be 50 M pairs, gigabytes per format).
         rows = _sample(np.flatnonzero(np.asarray(held_out_subjects) != ""))
-        return (held_out_images[rows], np.asarray(held_out_subjects)[rows],
-                "held-out subjects of the run")
-    arrays = load_faces(read_dataset(calibration_data, "auto", skip_bad=config.skip_bad_images),
-                        config.image_size, config.channels,
-                        detector=detector or config.detector, cache_dir=config.cache_dir,
+        return [(held_out_images[rows], np.asarray(held_out_subjects)[rows],
+                 "held-out subjects of the run")]
+    return [_calibration_set(config, source.path, source.detector)
+            for source in parse_sources(calibration_data, "auto", detector or config.detector)]
+
+
+def _calibration_set(config, path, detector):
+    """(images, subjects, path) of one calibration face set."""
+    arrays = load_faces(read_dataset(path, "auto", skip_bad=config.skip_bad_images),
+                        config.image_size, config.channels, detector=detector,
+                        cache_dir=config.cache_dir,
                         # A photo with no face found is left out (load_faces warns
                         # with the count): the bound is computed on the pairs scored.
                         skip_bad_images=True)
     arrays = arrays.subset(np.flatnonzero(arrays.identity >= 0))
     if len(np.unique(arrays.subject)) < 2:
-        raise DataError(f"--export.calibration_data={calibration_data}: calibration needs "
-                        "identity labels of at least two people.")
+        raise DataError(f"--export.calibration_data: {path} needs identity labels of at "
+                        "least two people to calibrate on.")
     arrays = arrays.subset(_sample(np.arange(len(arrays))))
-    return arrays.images.astype(np.float32), np.asarray(arrays.subject), calibration_data
+    return arrays.images.astype(np.float32), np.asarray(arrays.subject), path
 
 
 def _sample(rows):
@@ -122,10 +131,17 @@ def _sample(rows):
     return np.sort(np.random.default_rng(0).permutation(rows)[:MAX_CALIBRATION_IMAGES])
 
 
-def _calibrate(embeddings, subjects, target_far, source):
-    scores, is_same = all_pair_scores(embeddings, subjects)
-    result = calibrate(scores, is_same, target_far, subjects=len(np.unique(subjects)))
-    return {**result, "data": source}
+def _calibrate(predict, populations, target_far):
+    """The threshold of one format: calibrated on its population, or, with several,
+    the strictest of theirs (`calibration.strictest_of_populations`)."""
+    scored = []
+    for images, subjects, source in populations:
+        scores, is_same = all_pair_scores(predict(images)["embedding"], subjects)
+        result = calibrate(scores, is_same, target_far, subjects=len(np.unique(subjects)))
+        scored.append((scores, is_same, {**result, "data": source}))
+    if len(scored) == 1:
+        return scored[0][2]
+    return strictest_of_populations(scored, target_far)
 
 
 def _ensemble_member(path, run_dir, labels):
@@ -228,14 +244,12 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
     train, _ = split_in_memory(splits, "train", representative_samples)
     representative = train.images[rng.permutation(len(train))[
         :representative_samples]].astype(np.float32)
-    calibration_images, calibration_subjects, source = _calibration_set(
-        config, calibration_data, calibration_detector, held_out_images, subjects)
+    populations = _calibration_sets(config, calibration_data, calibration_detector,
+                                    held_out_images, subjects)
 
     def score(predict, outputs):
-        calibration_outputs = predict(calibration_images)
         return {**_score(outputs, reference, expression, pairs, action_units),
-                "calibration": _calibrate(calibration_outputs["embedding"],
-                                          calibration_subjects, target_far, source)}
+                "calibration": _calibrate(predict, populations, target_far)}
 
     results = {"keras": score(_predictor("keras", keras_path, inference), reference)}
     results["keras"].update(path=keras_path, bytes=_size(keras_path))
@@ -264,7 +278,8 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
                               "threshold": r["calibration"]["threshold"],
                               "calibration": {key: r["calibration"][key] for key in (
                                   "backed", "far", "far_upper_bound", "confidence",
-                                  "impostor_pairs", "genuine_pairs", "subjects", "data")}}
+                                  "impostor_pairs", "genuine_pairs", "subjects", "data",
+                                  "populations") if key in r["calibration"]}}
                         for fmt, r in results.items()},
         }
         write_json(os.path.join(staging, "manifest.json"), manifest)

@@ -94,3 +94,50 @@ def calibrate(scores, is_same, target_far, subjects=None):
             "impostor_pairs": int(count), "genuine_pairs": int(len(genuine)),
             "subjects": None if subjects is None else int(subjects),
             "confidence": CONFIDENCE}
+
+
+def strictest_of_populations(populations, target_far):
+    """One threshold that keeps every population within the target: the strictest
+    of their own calibrated thresholds, with each population's FAR re-measured at it.
+
+    A threshold does not transfer across populations (docs/results.md): calibrated
+    on the pairs of all of them at once, it holds on average and may be exceeded
+    on one. Taking the highest of the per-population thresholds, each population
+    accepts at most as many impostors as at its own.
+
+    Args:
+        populations: list of (scores, is_same, calibrate's result) per population,
+            the result carrying "data" (its name) and "subjects".
+        target_far: the FAR each population must meet.
+
+    Returns:
+        A `calibrate`-style dict at that threshold: "far" and "far_upper_bound"
+        the worst population's, "backed" when every population's bound meets the
+        target, pairs and subjects summed, "data" the populations' names joined,
+        and "populations" with each one's figures at the chosen threshold.
+    """
+    threshold = max(result["threshold"] for _, _, result in populations)
+    rows = []
+    for scores, is_same, result in populations:
+        scores, is_same = np.asarray(scores, np.float64), np.asarray(is_same, bool)
+        impostors = int(np.sum(~is_same))
+        accepted = int(np.sum(scores[~is_same] >= threshold))
+        genuine = scores[is_same]
+        bound = far_upper_bound(accepted, impostors)
+        rows.append({"data": result["data"], "own_threshold": result["threshold"],
+                     "far": accepted / impostors if impostors else 0.0,
+                     "far_upper_bound": bound, "backed": bool(impostors and bound <= target_far),
+                     "tar": float(np.mean(genuine >= threshold)) if len(genuine) else 0.0,
+                     "impostor_pairs": impostors, "genuine_pairs": int(len(genuine)),
+                     "subjects": result["subjects"]})
+    genuine_pairs = sum(row["genuine_pairs"] for row in rows)
+    return {"threshold": float(threshold),
+            "tar": (sum(row["tar"] * row["genuine_pairs"] for row in rows) / genuine_pairs
+                    if genuine_pairs else 0.0),
+            "far": max(row["far"] for row in rows),
+            "far_upper_bound": max(row["far_upper_bound"] for row in rows),
+            "target_far": float(target_far), "backed": all(row["backed"] for row in rows),
+            "impostor_pairs": sum(row["impostor_pairs"] for row in rows),
+            "genuine_pairs": genuine_pairs,
+            "subjects": sum(row["subjects"] or 0 for row in rows), "confidence": CONFIDENCE,
+            "data": ",".join(row["data"] for row in rows), "populations": rows}
