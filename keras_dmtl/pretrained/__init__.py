@@ -16,9 +16,9 @@ import zipfile
 PRETRAINED_DIR = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = "manifest.json"
 KERAS_MODEL = "model.keras"
-# A generated face (never a photo of a person) and what each shipped format
-# outputs for it: the test that the files are the ones the card describes.
-REFERENCE = "reference.npz"
+# What each shipped format outputs for a generated face (regenerated from its
+# seed, never stored): the test that the files are the ones the card describes.
+REFERENCE = "reference.json"
 # The formats the folder ships; the others are one command away (export.py).
 SHIPPED_FORMATS = ("tflite_int8", "tflite_float32")
 

@@ -7,11 +7,12 @@ export/export_model.py): its int8 and float32 TFLite files with their calibrated
 thresholds, and the run's model as `model.keras` for fine-tuning (weights and
 configuration, no optimizer state), with the run's class names. Then it runs
 every shipped format on a generated face and keeps the outputs
-(`reference.npz`), so a test can tell that the files are the ones the model card
+(`reference.json`: the face is regenerated, never stored), so a test can tell that the files are the ones the model card
 describes. The manifest is written last: until then the old manifest's checksums
 refuse the new files (the runtime fails closed).
 """
 
+import hashlib
 import os
 import shutil
 
@@ -51,7 +52,7 @@ REFERENCE_EXPRESSION = "happy"
 
 
 def reference_face(image_size, channels):
-    """The generated face whose outputs `reference.npz` keeps.
+    """The generated face whose outputs `reference.json` keeps.
 
     Args:
         image_size: the model's input side.
@@ -64,6 +65,11 @@ def reference_face(image_size, channels):
     image, _ = render_face(random_identity(rng), REFERENCE_EXPRESSION, 1.0, rng,
                            size=image_size, channels=channels)
     return image.reshape(1, image_size, image_size, channels).astype(np.float32)
+
+
+def face_digest(face):
+    """sha256 of the reference face's uint8 pixels: the generator still draws it."""
+    return hashlib.sha256(np.asarray(face, np.uint8).tobytes()).hexdigest()
 
 
 def without_optimizer(model):
@@ -128,15 +134,14 @@ def build(run_dir, export_dir=None, out_dir=PRETRAINED_DIR):
 
     spec = manifest["input"]
     face = reference_face(spec["height"], spec["channels"])
-    outputs = {"image": face[0].astype(np.uint8)}
-    keras_outputs = build_inference_model(model).predict(face, verbose=0)
-    outputs.update({f"keras_{name}": np.asarray(value) for name, value in keras_outputs.items()})
+    outputs = {"keras": build_inference_model(model).predict(face, verbose=0)}
     for fmt in SHIPPED_FORMATS:
-        litert = LiteRTFaceModel(os.path.join(out_dir, formats[fmt]["file"]))(face)
-        outputs.update({f"{fmt}_{name}": np.asarray(value) for name, value in litert.items()})
-    with atomic_path(os.path.join(out_dir, REFERENCE)) as temporary:
-        with open(temporary, "wb") as stream:
-            np.savez(stream, **outputs)
+        outputs[fmt] = LiteRTFaceModel(os.path.join(out_dir, formats[fmt]["file"]))(face)
+    write_json(os.path.join(out_dir, REFERENCE), {
+        "face_sha256": face_digest(face),
+        "outputs": {fmt: {name: np.asarray(value, np.float64).reshape(-1).tolist()
+                          for name, value in values.items()}
+                    for fmt, values in outputs.items()}})
 
     shipped = {**manifest, "formats": formats, "ensemble": [KERAS_MODEL]}
     write_json(os.path.join(out_dir, MANIFEST), shipped)

@@ -36,8 +36,8 @@ from keras_dmtl.io_utils import sha256_digest  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 from keras_dmtl.pretrained import KERAS_MODEL  # noqa: E402
 from keras_dmtl.pretrained import MANIFEST  # noqa: E402
-from keras_dmtl.pretrained import REFERENCE  # noqa: E402
 from keras_dmtl.pretrained import export_dir  # noqa: E402
+from keras_dmtl.pretrained.build import reference_face  # noqa: E402
 
 SERVER_FORMATS = {"saved_model": os.path.join("serving", "dmtl", "1"), "onnx": "dmtl.onnx"}
 # Largest embedding difference from Keras a server format may show on the reference face.
@@ -63,7 +63,8 @@ def export_server_formats(out_dir, source_dir=None):
     keras_entry = shipped["formats"]["keras"]
     model = keras.saving.load_model(os.path.join(source_dir, KERAS_MODEL))
     inference = build_inference_model(model)
-    face = np.load(os.path.join(source_dir, REFERENCE))["image"][None].astype(np.float32)
+    spec = shipped["input"]
+    face = reference_face(spec["height"], spec["channels"])
     expected = np.asarray(inference.predict(face, verbose=0)["embedding"])
     differences, formats = {}, {}
     with staged_directory(out_dir) as staging:
