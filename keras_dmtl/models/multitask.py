@@ -46,6 +46,13 @@ def step_value_names(task_names):
 STEP_VALUE_NAMES = step_value_names(TASK_NAMES)
 
 
+def task_names(action_units=False, distillation_task=False):
+    """The tasks of a model, in the order its weight unit and strategy weigh them:
+    face, expression, then the AU task and the embedding teacher's, when present."""
+    return (TASK_NAMES + ((ACTION_UNIT_TASK,) if action_units else ())
+            + ((DISTILLATION_TASK,) if distillation_task else ()))
+
+
 def spans_workers(strategy):
     """Whether `strategy` all-reduces across processes (a MultiWorkerMirroredStrategy
     cluster of more than one worker), where Keras reduces step outputs its own way.
@@ -176,8 +183,7 @@ class DynamicMultiTaskModel(keras.Model):
         super().__init__(**kwargs)
         self.action_units = _action_unit_settings(action_units, num_expressions)
         self.distillation = dict(distillation) if distillation else None
-        self.task_names = (TASK_NAMES + ((ACTION_UNIT_TASK,) if self.action_units else ())
-                           + ((DISTILLATION_TASK,) if self.distillation_task else ()))
+        self.task_names = task_names(bool(self.action_units), self.distillation_task)
         self.step_value_names = step_value_names(self.task_names)
         tasks = len(self.task_names)
         # A name is built for this model's tasks; a given strategy must fit them.

@@ -43,10 +43,8 @@ from keras_dmtl.evaluation.plots import plot_series
 from keras_dmtl.io_utils import atomic_path
 from keras_dmtl.io_utils import read_json
 from keras_dmtl.io_utils import write_json
-from keras_dmtl.models.multitask import ACTION_UNIT_TASK
-from keras_dmtl.models.multitask import DISTILLATION_TASK
 from keras_dmtl.models.multitask import DynamicMultiTaskModel
-from keras_dmtl.models.multitask import TASK_NAMES
+from keras_dmtl.models.multitask import task_names as model_task_names
 from keras_dmtl.training import config as config_lib
 from keras_dmtl.training import distribute
 from keras_dmtl.training import finetune
@@ -312,8 +310,7 @@ def task_names(config, action_units=None):
     face, expression, then the AU task (with `action_units`) and the embedding
     teacher's (`teacher.embeddings` with `teacher.embedding_task`)."""
     settings = teacher.distillation_settings(config) or {}
-    return (TASK_NAMES + ((ACTION_UNIT_TASK,) if action_units else ())
-            + ((DISTILLATION_TASK,) if settings.get("embedding_task") else ()))
+    return model_task_names(bool(action_units), bool(settings.get("embedding_task")))
 
 
 def build_model(config, num_identities, num_expressions, weighting=None, steps_per_epoch=None,
