@@ -40,8 +40,10 @@ _EXPORT = config_flags.DEFINE_config_dict(
     "export", config_lib.default_config().export,
     "Export settings; default: the export group of the run's config.json. Override keys "
     "as --export.formats=\"('tflite_int8',)\", --export.representative_samples=200, "
-    "--export.target_far=1e-4, --export.calibration_data=/path/to/faces (a face set of "
-    "many people, any layout train.py reads, whose every pair calibrates the thresholds), "
+    "--export.target_far=1e-4, --export.calibration_data=/path/to/faces (face sets of "
+    "many people, any layout train.py reads, comma-separated, each a population whose every "
+    "pair calibrates the thresholds, the strictest kept; held_out: the run's held-out "
+    "people), "
     "--export.calibration_detector=haar (how faces are found in it; default the run's).")
 flags.register_validator("run_dir", lambda value: value or FLAGS.model,
                          "Give --run_dir or --model.")

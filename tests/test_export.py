@@ -173,6 +173,26 @@ def test_thresholds_calibrate_on_a_separate_face_set(trained_run, tmp_path):
         tmp_path / "export" / "export_report.md").read_text()
 
 
+def test_the_runs_held_out_people_are_one_population_beside_a_face_set(trained_run, tmp_path):
+    from keras_dmtl.export.artifacts import HELD_OUT
+    from keras_dmtl.export.artifacts import export_run
+
+    faces = next((trained_run.parent / "cache").glob("generated_faces_*"))
+    only_held_out = export_run(str(trained_run), str(tmp_path / "held_out"),
+                               formats=("tflite_float32",), representative_samples=20,
+                               target_far=1e-2)["tflite_float32"]["calibration"]
+    both = export_run(str(trained_run), str(tmp_path / "both"), formats=("tflite_float32",),
+                      representative_samples=20, target_far=1e-2,
+                      calibration_data=f"{HELD_OUT},{faces}")["tflite_float32"]["calibration"]
+    held_out, face_set = both["populations"]
+    assert (held_out["data"], face_set["data"]) == ("held-out subjects of the run", str(faces))
+    # The held-out population is the same pairs as calibrating on it alone.
+    assert held_out["own_threshold"] == only_held_out["threshold"]
+    assert held_out["impostor_pairs"] == only_held_out["impostor_pairs"]
+    assert face_set["subjects"] == 8
+    assert both["threshold"] == max(held_out["own_threshold"], face_set["own_threshold"])
+
+
 def _files_match_manifest(export_dir):
     import json
 

@@ -91,21 +91,33 @@ def _score(outputs, reference, expression, pairs, action_units=None):
     }
 
 
+# In --export.calibration_data, this entry stands for the run's own held-out
+# subjects, so that they are one population beside the user's face sets.
+HELD_OUT = "held_out"
+
+
 def _calibration_sets(config, calibration_data, detector, held_out_images, held_out_subjects):
     """The populations the thresholds are calibrated on, each (images, subjects,
     name): the user's face sets (comma-separated, any layout train.py reads, faces
-    found by `detector` or, when None, cropped as the run's were), else the run's
-    held-out subjects. Every pair within a population is scored."""
+    found by `detector` or, when None, cropped as the run's were; the entry
+    `HELD_OUT` is the run's held-out subjects), else the run's held-out subjects.
+    Every pair within a population is scored."""
     if not calibration_data:
-        # Faces of an expression-only source carry no identity (subject ""): no
-        # pair of theirs is known to be genuine or impostor. Every pair of up to
-        # MAX_CALIBRATION_IMAGES of the others is scored (10,000 held-out faces
-        # would be 50 M pairs, gigabytes per format).
-        rows = _sample(np.flatnonzero(np.asarray(held_out_subjects) != ""))
-        return [(held_out_images[rows], np.asarray(held_out_subjects)[rows],
-                 "held-out subjects of the run")]
-    return [_calibration_set(config, source.path, source.detector)
+        return [_held_out_set(held_out_images, held_out_subjects)]
+    return [_held_out_set(held_out_images, held_out_subjects) if source.path == HELD_OUT
+            else _calibration_set(config, source.path, source.detector)
             for source in parse_sources(calibration_data, "auto", detector or config.detector)]
+
+
+def _held_out_set(held_out_images, held_out_subjects):
+    """(images, subjects, name) of the run's held-out subjects that have an identity."""
+    # Faces of an expression-only source carry no identity (subject ""): no
+    # pair of theirs is known to be genuine or impostor. Every pair of up to
+    # MAX_CALIBRATION_IMAGES of the others is scored (10,000 held-out faces
+    # would be 50 M pairs, gigabytes per format).
+    rows = _sample(np.flatnonzero(np.asarray(held_out_subjects) != ""))
+    return (held_out_images[rows], np.asarray(held_out_subjects)[rows],
+            "held-out subjects of the run")
 
 
 def _calibration_set(config, path, detector):
@@ -186,9 +198,10 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
             default the run config's export.target_far.
         model_path: a `.keras` model of that run other than `run_dir/model.keras`
             (e.g. its `checkpoint.keras`).
-        calibration_data: a face set (any layout train.py reads) whose every
-            pair calibrates the thresholds; default the run config's
-            export.calibration_data, else the run's held-out subjects.
+        calibration_data: face sets (any layout train.py reads, comma-separated;
+            `HELD_OUT` for the run's held-out subjects), each a population whose
+            every pair calibrates the thresholds, the strictest kept; default the
+            run config's export.calibration_data, else the run's held-out subjects.
         calibration_detector: how faces are found in calibration_data ("none",
             "haar", ...); default the run config's export.calibration_detector,
             else the run's own detector. Photos calibrating a model trained on

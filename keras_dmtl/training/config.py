@@ -183,8 +183,9 @@ def default_config():
     # False-accept rate the thresholds are calibrated for: Android's class-1
     # biometric bar (FAR < 0.002 %).
     config.export.target_far = 2e-5
-    # A face set (any layout train.py reads) whose every pair calibrates the
-    # thresholds; None: the run's held-out subjects.
+    # Face sets (any layout train.py reads; comma-separated, each a population
+    # whose every pair calibrates the thresholds, the strictest kept; "held_out" is
+    # the run's held-out subjects); None: the run's held-out subjects.
     config.export.calibration_data = config_dict.placeholder(str)
     # How faces are found in calibration_data (none, haar, mtcnn, yunet:...); None:
     # the run's detector. Photos need one when the model was trained on crops.
