@@ -75,7 +75,7 @@ def test_calibration_photos_are_found_by_the_calibration_detector(monkeypatch, d
 
     monkeypatch.setattr(artifacts, "read_dataset", lambda *args, **kwargs: None)
     monkeypatch.setattr(artifacts, "load_faces", fake_load_faces)
-    ((images, subjects, source),) = artifacts._calibration_sets(
-        make_config(), "/photos", detector, None, None)
+    ((source, subjects, images, _),) = artifacts._calibration_sets(
+        make_config(), "/photos", detector, None)
     assert seen["detector"] == expected and seen["skip_bad_images"] is True
     assert subjects.tolist() == list("aabb") and source == "/photos"

@@ -335,9 +335,9 @@ def test_held_out_faces_without_identity_are_left_out_of_calibration(monkeypatch
     subjects = np.array(["a", "", "b", "a", "", "c", "b", ""] * 3)
     images = np.arange(len(subjects), dtype=np.float32).reshape(-1, 1, 1, 1)
     monkeypatch.setattr(artifacts, "MAX_CALIBRATION_IMAGES", 10)
-    ((chosen, chosen_subjects, source),) = artifacts._calibration_sets(None, None, None,
-                                                                        images, subjects)
-    assert source == "held-out subjects of the run"
+    (population,) = artifacts._calibration_sets(None, None, None, subjects)
+    assert population.name == "held-out subjects of the run"
+    chosen, chosen_subjects = images[population.rows], population.subjects
     assert len(chosen) == 10 and "" not in set(chosen_subjects)
     rows = chosen.reshape(-1).astype(int)
     assert np.all(np.diff(rows) > 0)

@@ -1,5 +1,6 @@
 """Export a trained run to every format, check each against Keras, write the report."""
 
+import collections
 import json
 import os
 
@@ -95,33 +96,38 @@ def _score(outputs, reference, expression, pairs, action_units=None):
 # subjects, so that they are one population beside the user's face sets.
 HELD_OUT = "held_out"
 
+Population = collections.namedtuple("Population", ["name", "subjects", "images", "rows"])
+Population.__doc__ = """One population the thresholds are calibrated on: its name,
+subjects, and either its images (a face set) or `rows` of the run's held-out
+images (whose outputs every format computes anyway; None for a face set)."""
 
-def _calibration_sets(config, calibration_data, detector, held_out_images, held_out_subjects):
-    """The populations the thresholds are calibrated on, each (images, subjects,
-    name): the user's face sets (comma-separated, any layout train.py reads, faces
-    found by `detector` or, when None, cropped as the run's were; the entry
-    `HELD_OUT` is the run's held-out subjects), else the run's held-out subjects.
-    Every pair within a population is scored."""
+
+def _calibration_sets(config, calibration_data, detector, held_out_subjects):
+    """The `Population`s the thresholds are calibrated on: the user's face sets
+    (comma-separated, any layout train.py reads, faces found by `detector` or,
+    when None, cropped as the run's were; the entry `HELD_OUT` is the run's
+    held-out subjects), else the run's held-out subjects. Every pair within a
+    population is scored."""
     if not calibration_data:
-        return [_held_out_set(held_out_images, held_out_subjects)]
-    return [_held_out_set(held_out_images, held_out_subjects) if source.path == HELD_OUT
+        return [_held_out_set(held_out_subjects)]
+    return [_held_out_set(held_out_subjects) if source.path == HELD_OUT
             else _calibration_set(config, source.path, source.detector)
             for source in parse_sources(calibration_data, "auto", detector or config.detector)]
 
 
-def _held_out_set(held_out_images, held_out_subjects):
-    """(images, subjects, name) of the run's held-out subjects that have an identity."""
+def _held_out_set(held_out_subjects):
+    """The `Population` of the run's held-out subjects that have an identity."""
     # Faces of an expression-only source carry no identity (subject ""): no
     # pair of theirs is known to be genuine or impostor. Every pair of up to
     # MAX_CALIBRATION_IMAGES of the others is scored (10,000 held-out faces
     # would be 50 M pairs, gigabytes per format).
     rows = _sample(np.flatnonzero(np.asarray(held_out_subjects) != ""))
-    return (held_out_images[rows], np.asarray(held_out_subjects)[rows],
-            "held-out subjects of the run")
+    return Population("held-out subjects of the run", np.asarray(held_out_subjects)[rows],
+                      None, rows)
 
 
 def _calibration_set(config, path, detector):
-    """(images, subjects, path) of one calibration face set."""
+    """The `Population` of one calibration face set, named by its path."""
     arrays = load_faces(read_dataset(path, "auto", skip_bad=config.skip_bad_images),
                         config.image_size, config.channels, detector=detector,
                         cache_dir=config.cache_dir,
@@ -133,7 +139,7 @@ def _calibration_set(config, path, detector):
         raise DataError(f"--export.calibration_data: {path} needs identity labels of at "
                         "least two people to calibrate on.")
     arrays = arrays.subset(_sample(np.arange(len(arrays))))
-    return arrays.images.astype(np.float32), np.asarray(arrays.subject), path
+    return Population(path, np.asarray(arrays.subject), arrays.images.astype(np.float32), None)
 
 
 def _sample(rows):
@@ -143,14 +149,25 @@ def _sample(rows):
     return np.sort(np.random.default_rng(0).permutation(rows)[:MAX_CALIBRATION_IMAGES])
 
 
-def _calibrate(predict, populations, target_far):
+def _calibrate(predict, held_out_outputs, populations, target_far):
     """The threshold of one format: calibrated on its population, or, with several,
-    the strictest of theirs (`calibration.strictest_of_populations`)."""
+    the strictest of theirs (`calibration.strictest_of_populations`).
+
+    Args:
+        predict: the format's `predict(images) -> outputs`.
+        held_out_outputs: its outputs for the run's held-out images.
+        populations: `Population`s.
+        target_far: the FAR each population must meet.
+    """
     scored = []
-    for images, subjects, source in populations:
-        scores, is_same = all_pair_scores(predict(images)["embedding"], subjects)
-        result = calibrate(scores, is_same, target_far, subjects=len(np.unique(subjects)))
-        scored.append((scores, is_same, {**result, "data": source}))
+    for population in populations:
+        embeddings = (held_out_outputs["embedding"][population.rows]
+                      if population.images is None
+                      else predict(population.images)["embedding"])
+        scores, is_same = all_pair_scores(embeddings, population.subjects)
+        result = calibrate(scores, is_same, target_far,
+                           subjects=len(np.unique(population.subjects)))
+        scored.append((scores, is_same, {**result, "data": population.name}))
     if len(scored) == 1:
         return scored[0][2]
     return strictest_of_populations(scored, target_far)
@@ -257,12 +274,11 @@ def export_run(run_dir, out_dir, formats=None, representative_samples=None, name
     train, _ = split_in_memory(splits, "train", representative_samples)
     representative = train.images[rng.permutation(len(train))[
         :representative_samples]].astype(np.float32)
-    populations = _calibration_sets(config, calibration_data, calibration_detector,
-                                    held_out_images, subjects)
+    populations = _calibration_sets(config, calibration_data, calibration_detector, subjects)
 
     def score(predict, outputs):
         return {**_score(outputs, reference, expression, pairs, action_units),
-                "calibration": _calibrate(predict, populations, target_far)}
+                "calibration": _calibrate(predict, outputs, populations, target_far)}
 
     results = {"keras": score(_predictor("keras", keras_path, inference), reference)}
     results["keras"].update(path=keras_path, bytes=_size(keras_path))

@@ -16,6 +16,7 @@ import zipfile
 PRETRAINED_DIR = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = "manifest.json"
 KERAS_MODEL = "model.keras"
+LABELS = "labels.json"  # class names only: what fine-tuning takes over
 # What each shipped format outputs for a generated face (regenerated from its
 # seed, never stored): the test that the files are the ones the card describes.
 REFERENCE = "reference.json"

@@ -40,12 +40,12 @@ from keras_dmtl.io_utils import sha256_digest  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 from keras_dmtl.models.multitask import DynamicMultiTaskModel  # noqa: E402
 from keras_dmtl.pretrained import KERAS_MODEL  # noqa: E402
+from keras_dmtl.pretrained import LABELS  # noqa: E402
 from keras_dmtl.pretrained import MANIFEST  # noqa: E402
 from keras_dmtl.pretrained import PRETRAINED_DIR  # noqa: E402
 from keras_dmtl.pretrained import REFERENCE  # noqa: E402
 from keras_dmtl.pretrained import SHIPPED_FORMATS  # noqa: E402
 
-LABELS = "labels.json"
 # The reference face: a generated person (seed) showing an expression at its apex.
 REFERENCE_SEED = 7
 REFERENCE_EXPRESSION = "happy"

@@ -35,6 +35,7 @@ from keras_dmtl.io_utils import read_json  # noqa: E402
 from keras_dmtl.io_utils import sha256_digest  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 from keras_dmtl.pretrained import KERAS_MODEL  # noqa: E402
+from keras_dmtl.pretrained import LABELS  # noqa: E402
 from keras_dmtl.pretrained import MANIFEST  # noqa: E402
 from keras_dmtl.pretrained import export_dir  # noqa: E402
 from keras_dmtl.pretrained.build import reference_face  # noqa: E402
@@ -85,8 +86,7 @@ def export_server_formats(out_dir, source_dir=None):
             formats[fmt] = {"file": relative, "sha256": sha256_digest(path),
                             "threshold": keras_entry["threshold"],
                             "calibration": keras_entry["calibration"]}
-        shutil.copyfile(os.path.join(source_dir, "labels.json"),
-                        os.path.join(staging, "labels.json"))
+        shutil.copyfile(os.path.join(source_dir, LABELS), os.path.join(staging, LABELS))
         write_json(os.path.join(staging, MANIFEST), {**shipped, "formats": formats})
     return differences
 
