@@ -86,14 +86,16 @@ def _weights(path):
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     cache = f"--config.cache_dir={tmp_path / 'cache'}"
-    straight = _train_py(*RUN_FLAGS, cache, "--config.epochs=3",
+    # With a learning-rate drop in the third epoch, which the resumed run must apply too.
+    schedule = "--config.learning_rate_drops=(2,)"
+    straight = _train_py(*RUN_FLAGS, cache, "--config.epochs=3", schedule,
                          f"--config.out_dir={tmp_path / 'straight'}", cwd=tmp_path)
     assert straight.wait(timeout=600) == 0, straight.stderr.read()[-3000:]
 
     killed_dir = tmp_path / "killed"
     with open(tmp_path / "killed.stderr", "w") as stderr:
         run, paused = _train_py_paused_in_epoch_2(
-            *RUN_FLAGS, cache, "--config.epochs=3", f"--config.out_dir={killed_dir}",
+            *RUN_FLAGS, cache, "--config.epochs=3", schedule, f"--config.out_dir={killed_dir}",
             cwd=tmp_path, stderr=stderr)
     # Killed in its second epoch, a step after the first epoch's checkpoint.
     os.kill(run.pid, signal.SIGKILL)
@@ -145,6 +147,27 @@ def test_resume_refuses_settings_that_change_the_model_or_data(one_epoch_run, ch
     resumed = with_updates(one_epoch_run, resume=True, epochs=2, **change)
     with pytest.raises(DataError, match=f"--config.{name.replace('.epsilon', '')}="):
         train(resumed)
+
+
+def test_resume_may_add_learning_rate_drops_only_where_it_has_not_trained(one_epoch_run,
+                                                                         tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(one_epoch_run.out_dir, run_dir)
+    config = with_updates(one_epoch_run, out_dir=str(run_dir))
+    # One epoch done: a drop from the second on changes nothing trained.
+    train(with_updates(config, resume=True, epochs=2, learning_rate_drops=(1,),
+                       learning_rate_drop_factor=0.5))
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["epochs"] == 2 and saved["learning_rate_drops"] == [1]
+    model = keras.saving.load_model(run_dir / "model.keras")
+    np.testing.assert_allclose(float(model.optimizer.learning_rate),
+                               one_epoch_run.learning_rate * 0.5, rtol=1e-6)
+    # Two done: moving the drop to the third epoch would rewrite the second's rate.
+    before = (run_dir / "config.json").read_text()
+    with pytest.raises(DataError, match="trained epoch 1 at another rate"):
+        train(with_updates(config, resume=True, epochs=3, learning_rate_drops=(2,),
+                           learning_rate_drop_factor=0.5))
+    assert (run_dir / "config.json").read_text() == before
 
 
 def test_resume_refuses_a_dataset_that_changed(one_epoch_run, tmp_path):

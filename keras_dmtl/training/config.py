@@ -19,6 +19,7 @@ from ml_collections import config_dict
 
 from keras_dmtl.data.sources import check_mix
 from keras_dmtl.data.sources import parse_sources
+from keras_dmtl.training import schedule
 
 # The config `train.py` and the comparison runner read when no --config is given.
 DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
@@ -141,6 +142,11 @@ def default_config():
     config.epochs = 20  # in total, also when resuming
     config.batch_size = 32
     config.learning_rate = 1e-3  # Adam, trunk and branches
+    # Step schedule (keras_dmtl.training.schedule): from each of these epochs
+    # (0-based) on, the rate is multiplied by learning_rate_drop_factor; () keeps
+    # one rate. A resumed run may add or move drops only where it has not trained yet.
+    config.learning_rate_drops = ()
+    config.learning_rate_drop_factor = 0.1
     config.weight_lr = 0.01  # SGD, the dynamic-weight-unit
     # XLA-compile the train step: "auto" = on where a GPU is present, off on
     # CPU-only machines (XLA:CPU measured 11x slower for the mobile trunk, 1.3x
@@ -235,6 +241,7 @@ NUMERIC_BOUNDS = {
     "epochs": (1, None, True),
     "batch_size": (1, None, True),
     "learning_rate": (0.0, 10.0, False),
+    "learning_rate_drop_factor": (0.0, 1.0, False),
     "weight_lr": (0.0, 10.0, True),
     "seed": (0, 2**31 - 1, True),
     "verbose": (0, 2, True),
@@ -256,11 +263,13 @@ CHOICES = {
     "teacher.embedding_loss": ("cosine", "pairwise"),
 }
 
-# Keys a resumed run may change: how long it trains and how it computes, reports
-# or exports, never what it learns from or what it is. Every other key must
-# equal the run's config.json. (init_from only chose the first weights; a
+# Keys a resumed run may change: how long it trains (with the learning-rate drops
+# of epochs it has not trained yet: checked against its checkpoint) and how it
+# computes, reports or exports, never what it learns from or what it is. Every
+# other key must equal the run's config.json. (init_from only chose the first weights; a
 # resumed run takes its weights from its checkpoint.)
-RESUMABLE_PREFIXES = ("epochs", "resume", "out_dir", "cache_dir", "jit_compile", "verbose",
+RESUMABLE_PREFIXES = ("epochs", "learning_rate_drop", "resume", "out_dir", "cache_dir",
+                      "jit_compile", "verbose",
                       "verification_", "distribute", "init_from", "export.", "experiment.",
                       "teacher.workers")
 
@@ -333,6 +342,10 @@ def validate(config):
         raise ValueError(f"--config.val_fraction={config.val_fraction} plus "
                          f"--config.test_fraction={config.test_fraction} leave no training "
                          "subjects: keep their sum below 1.")
+    problem = schedule.drops_problem(config.learning_rate_drops, config.epochs)
+    if problem:
+        raise ValueError(f"--config.learning_rate_drops={config.learning_rate_drops}: "
+                         f"{problem}.")
     if config.resume and config.init_from:
         raise ValueError(f"--config.init_from={config.init_from} with --config.resume=True: "
                          "resume continues a run from its own checkpoint, init_from starts a "

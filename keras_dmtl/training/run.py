@@ -48,6 +48,7 @@ from keras_dmtl.models.multitask import task_names as model_task_names
 from keras_dmtl.training import config as config_lib
 from keras_dmtl.training import distribute
 from keras_dmtl.training import finetune
+from keras_dmtl.training import schedule
 from keras_dmtl.training import teacher
 from keras_dmtl.training.action_units import action_unit_settings
 from keras_dmtl.training.action_units import keep_labelled_subjects
@@ -422,8 +423,21 @@ def _prepare_run_dir(config, restarting=False, chief=True):
                 f"--config.resume: {'; '.join(conflicts)}. These settings change the model or the "
                 f"data of the run in {config.out_dir}: drop them to resume it, or start a new "
                 "run in another --config.out_dir.")
-        if os.path.exists(checkpoint):
-            return read_checkpoint_state(checkpoint)
+        saved = load_run_config(config.out_dir)
+        state = read_checkpoint_state(checkpoint) if os.path.exists(checkpoint) else None
+        done = state["epochs_done"] if state else 0
+        changed = schedule.first_changed_epoch(saved, config, done)
+        if changed is not None:
+            raise DataError(
+                f"--config.learning_rate_drops={tuple(config.learning_rate_drops)}: the run in "
+                f"{config.out_dir} trained epoch {changed} at another rate (its config.json has "
+                f"drops {tuple(saved.learning_rate_drops)}, factor "
+                f"{saved.learning_rate_drop_factor}); a resumed run may change the drops only "
+                f"from epoch {done} on, where it has not trained yet.")
+        if chief:  # config.json is the run's config: how long and at which rates it trains
+            write_json(config_path, config.to_dict())
+        if state is not None:
+            return state
         _LOG.warning("%s has no checkpoint yet (the run stopped in its first epoch): "
                      "starting it from epoch 0.", config.out_dir)
         return None
@@ -637,7 +651,9 @@ def _train(config, strategy, run_dir, chief, backup, restored):
         step_history,
         *([verification] if verification else []),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), update_freq="epoch"),
-        EpochCheckpoint(run_dir, step_history, epoch_history,
+        schedule.StepLearningRate(config.learning_rate, config.learning_rate_drops,
+                         config.learning_rate_drop_factor),
+EpochCheckpoint(run_dir, step_history, epoch_history,
                         verification.history if verification else None),
     ]
     if backup is not None:
