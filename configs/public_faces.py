@@ -5,7 +5,6 @@
         import SOURCES; print(",".join(SOURCES))')" --cache_dir=data_cache      # once, hours
     nohup python train.py --config=configs/public_faces.py > public.log 2>&1 &   # the shipped model
     python train.py --config.resume=True --config.out_dir=runs/public_faces     # after a stop
-    python train.py --config.resume=True --config.out_dir=runs/public_faces --config.epochs=30
 
 docs/data.md gives the commands that bring each set into /tmp/faces (set FACES to
 another folder with --config.data_dir). Each source labels what it has:
@@ -59,8 +58,7 @@ def get_config(strategy=None):
     config.dataset = ",".join(name for _, name, _ in SOURCE_TABLE)
     config.detector = ",".join(detector for _, _, detector in SOURCE_TABLE)
     # Most of the faces are gray (LFW's copy, FER); at 64 px an epoch of the ~44,000
-    # training faces takes 4-5 minutes on two CPU cores (0.34 s a step of 64), the
-    # 18 epochs about 80 minutes.
+    # training faces takes 4-5 minutes on two CPU cores (0.34 s a step of 64).
     config.backbone = "mobile"
     config.image_size = 64
     config.channels = 1

@@ -11,6 +11,7 @@ from keras_dmtl.benchmarks.peers.base import PeerOutput
 from keras_dmtl.data.faces.loading import decode_image
 from keras_dmtl.data.faces.detection import make_detector
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
+from keras_dmtl.evaluation import verification
 from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.export.transfer import embed_records
 from keras_dmtl.export.transfer import transfer_report
@@ -68,6 +69,26 @@ def test_peers_are_scored_on_the_same_pairs_and_labelled_faces():
     assert oracle["expression_images"] == 4 and oracle["expression_accuracy"] == 1.0
     assert "expression_accuracy" not in blind
     assert oracle["ms_per_frame"] is not None and oracle["ms_per_photo"] >= 0
+
+
+def test_every_peer_is_also_read_at_the_reference_peers_tar():
+    runs = [compare.run_peer(peer, photos(), frames=0) for peer in (Oracle(), Blind())]
+    oracle, blind = compare.compare(runs, SUBJECTS, EXPRESSIONS, NAMES, reference="blind")
+    # Blind's default accepts every genuine pair and 2 of 8 impostors; the oracle,
+    # at that TAR, none.
+    assert blind["far_at_reference_tar"] == pytest.approx(2 / 8)
+    assert oracle["far_at_reference_tar"] == 0.0
+    rows = compare.compare(runs, SUBJECTS, EXPRESSIONS, NAMES, reference="absent")
+    assert all("far_at_reference_tar" not in row for row in rows)
+
+
+def test_far_at_tar_is_read_at_the_strictest_threshold_reaching_it():
+    scores = np.array([0.9, 0.8, 0.7, 0.85, 0.75, 0.1])
+    is_same = np.array([True, True, True, False, False, False])
+    assert verification.far_at_tar(scores, is_same, 1 / 3) == 0.0  # threshold 0.9
+    assert verification.far_at_tar(scores, is_same, 2 / 3) == pytest.approx(1 / 3)  # 0.8
+    assert verification.far_at_tar(scores, is_same, 1.0) == pytest.approx(2 / 3)  # 0.7
+    assert verification.far_at_tar(scores, is_same, 0.0) == 0.0
 
 
 def test_a_set_of_one_photo_per_person_is_scored_on_expression_alone():

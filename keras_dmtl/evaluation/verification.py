@@ -132,6 +132,23 @@ def threshold_at_far(scores, is_same, far):
     return float(threshold), tar
 
 
+def far_at_tar(scores, is_same, tar):
+    """The false-accept rate at the strictest threshold that accepts `tar` of the
+    genuine pairs: another system's operating point (its TAR at its default
+    threshold) read on these scores.
+
+    Returns:
+        The FAR, a float (0.0 when `tar` is 0).
+    """
+    scores = np.asarray(scores, np.float64)
+    is_same = np.asarray(is_same, bool)
+    genuine = np.sort(scores[is_same])[::-1]
+    needed = int(np.ceil(tar * len(genuine) - 1e-9))  # genuine pairs to accept
+    if needed == 0:
+        return 0.0
+    return float(np.mean(scores[~is_same] >= genuine[needed - 1]))
+
+
 def best_accuracy_threshold(scores, is_same):
     """The threshold that maximises accuracy on these pairs (midpoints of scores)."""
     candidates = np.unique(scores)

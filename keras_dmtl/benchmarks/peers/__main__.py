@@ -39,6 +39,9 @@ flags.DEFINE_list("formats", ["tflite_int8"], "Which of each export's models to 
 flags.DEFINE_string("detector", "haar", "How our models find faces: none (crops), haar, "
                     "mtcnn or yunet:/path.onnx.")
 flags.DEFINE_list("peers", ["face_recognition", "fer"], "Other libraries' peers to run.")
+flags.DEFINE_string("reference", "face_recognition",
+                    "The peer whose default decision (its TAR there) is the operating point at "
+                    "which every peer's FAR is also reported; empty: none.")
 flags.DEFINE_integer("limit", 0, "Use only the first this many photos (0: all).", lower_bound=0)
 flags.DEFINE_integer("frames", 20, "Photos also timed as 640x480 frames.", lower_bound=0)
 flags.DEFINE_string("out", None, "Also write the rows as JSON here.")
@@ -68,7 +71,8 @@ def main(argv):
         logging.error("%s", error)
         sys.exit(1)
     runs = [compare.run_peer(peer, images, FLAGS.frames) for peer in peers]
-    rows = compare.compare(runs, records.subject, records.expression, records.expression_names)
+    rows = compare.compare(runs, records.subject, records.expression, records.expression_names,
+                           reference=FLAGS.reference or None)
     print(compare.format_table(rows, f"{FLAGS.data_dir}: {len(images)} photos of "
                                      f"{len(set(records.subject))} subjects"))
     if FLAGS.out:

@@ -20,6 +20,7 @@ from keras_dmtl.benchmarks.peers.base import Peer
 from keras_dmtl.benchmarks.peers.base import PeerOutput
 from keras_dmtl.evaluation.expression import evaluate_expression
 from keras_dmtl.evaluation.verification import all_pair_scores
+from keras_dmtl.evaluation.verification import far_at_tar
 from keras_dmtl.evaluation.verification import roc_auc
 from keras_dmtl.evaluation.verification import verification_all_pairs
 
@@ -74,11 +75,12 @@ def _common(runs: Sequence[PeerRun], field: str) -> np.ndarray:
                        if all(getattr(run.outputs[i], field) is not None for run in giving)])
 
 
-def _verification(run: PeerRun, rows: np.ndarray, subjects: np.ndarray) -> Dict:
+def _verification(run: PeerRun, rows: np.ndarray, subjects: np.ndarray):
+    """(figures, (scores, is_same) of every pair), or ({}, None) without both kinds of pair."""
     embeddings = np.stack([run.outputs[i].embedding for i in rows])
     scores, is_same = all_pair_scores(embeddings, subjects[rows])
     if not is_same.any() or is_same.all():
-        return {}
+        return {}, None
     figures = {"auc": roc_auc(scores, is_same)}
     figures.update(verification_all_pairs(embeddings, subjects[rows]))
     # The peer's own default decision: FAR and TAR there.
@@ -88,7 +90,7 @@ def _verification(run: PeerRun, rows: np.ndarray, subjects: np.ndarray) -> Dict:
     if run.peer.threshold is not None or run.peer.distance_threshold is not None:
         figures["far_at_default"] = float(accepted[~is_same].mean())
         figures["tar_at_default"] = float(accepted[is_same].mean())
-    return figures
+    return figures, (scores, is_same)
 
 
 def _expression(run: PeerRun, rows: np.ndarray, expressions: np.ndarray,
@@ -106,7 +108,7 @@ def _expression(run: PeerRun, rows: np.ndarray, expressions: np.ndarray,
 
 
 def compare(runs: Sequence[PeerRun], subjects, expressions,
-            expression_names: Sequence[str]) -> List[Dict]:
+            expression_names: Sequence[str], reference: Optional[str] = None) -> List[Dict]:
     """The table's rows: one per peer, scored on the photos every peer handled.
 
     Args:
@@ -114,6 +116,9 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
         subjects: (N,) person of each photo (pairs of one subject are genuine).
         expressions: (N,) expression index into `expression_names`, -1 if none.
         expression_names: the data's expression names.
+        reference: the peer whose default decision is the operating point at
+            which every verifying peer's FAR is also read ("far_at_reference_tar":
+            at equal TAR, who lets fewer impostors in), or None.
 
     Returns:
         dicts: peer, faces_compared, auc, tar@far=0.001, far/tar at the peer's
@@ -128,7 +133,7 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
         verified = verified[:0]  # every face its own person (FER): no pair to verify
     tagged = _common(runs, "expression")
     tagged = tagged[expressions[tagged] >= 0] if len(tagged) else tagged
-    rows = []
+    rows, pairs = [], {}
     for run in runs:
         row = {"peer": run.peer.name,
                "ms_per_photo": 1000 * float(np.median(run.photo_seconds)),
@@ -138,10 +143,18 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
                                   for o in run.outputs)}
         if len(verified) and run.outputs[verified[0]].embedding is not None:
             row["faces_compared"] = int(len(verified))
-            row.update(_verification(run, verified, subjects))
+            figures, pairs[run.peer.name] = _verification(run, verified, subjects)
+            row.update(figures)
         if len(tagged) and run.outputs[tagged[0]].expression is not None:
             row.update(_expression(run, tagged, expressions, expression_names))
         rows.append(row)
+    # At equal TAR, who lets fewer impostors in: each FAR where the reference's
+    # default decision puts its TAR.
+    tar = next((row.get("tar_at_default") for row in rows if row["peer"] == reference), None)
+    if tar is not None:
+        for row in rows:
+            if pairs.get(row["peer"]) is not None:
+                row["far_at_reference_tar"] = far_at_tar(*pairs[row["peer"]], tar)
     return rows
 
 
@@ -150,7 +163,8 @@ def format_table(rows: Sequence[Dict], title: Optional[str] = None) -> str:
     4 decimals, times in ms to 1."""
     columns = [("peer", "peer"), ("faces_compared", "faces"), ("auc", "AUC"),
                ("tar@far=0.001", "TAR@FAR=1e-3"), ("far_at_default", "FAR at its default"),
-               ("tar_at_default", "TAR at its default"), ("expression_accuracy", "expression acc"),
+               ("tar_at_default", "TAR at its default"),
+               ("far_at_reference_tar", "FAR at the reference's TAR"), ("expression_accuracy", "expression acc"),
                ("expression_images", "expr. faces"), ("ms_per_photo", "ms/photo"),
                ("ms_per_frame", "ms/640x480 frame")]
 
