@@ -9,6 +9,7 @@ from keras_dmtl.benchmarks.peers import registry
 from keras_dmtl.benchmarks.peers.base import Peer
 from keras_dmtl.benchmarks.peers.base import PeerOutput
 from keras_dmtl.data.faces.loading import decode_image
+from keras_dmtl.data.faces.detection import FaceDetector as Detector
 from keras_dmtl.data.faces.detection import make_detector
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.evaluation import verification
@@ -112,6 +113,32 @@ def test_the_table_keeps_its_columns_apart():
 
 def test_the_registry_names_the_libraries_and_our_exports():
     assert {"export", "face_recognition", "fer"} <= set(registry.available())
+
+
+def test_our_export_as_a_peer_searches_the_image_the_unlock_searches(exported, tmp_path,
+                                                                     monkeypatch):
+    from keras_dmtl.edge import runtime  # noqa: PLC0415
+
+    searched = []
+
+    class Recording(Detector):
+        def detect(self, image_rgb, min_face=None):
+            searched.append(image_rgb.shape[:2])
+            return []
+
+    monkeypatch.setattr(runtime, "make_detector", lambda spec: Recording())
+    frame = np.zeros((480, 640, 3), np.uint8)
+    export_dir = exported[0]
+    assert registry.lookup("export")(export_dir, "tflite_int8", "haar").analyse(frame) \
+        == PeerOutput()
+    unlock = runtime.FaceUnlock(export_dir, str(tmp_path / "store"),
+                                key_file=str(tmp_path / "key" / "k"))
+    with pytest.raises(runtime.NoFaceError):
+        unlock.analyse(frame)
+    # Both shrink the 640x480 frame to the unlock's 320 px before searching it.
+    assert searched == [(240, 320), (240, 320)]
+    registry.lookup("export")(export_dir, "tflite_int8", "haar", max_detect_side=0).analyse(frame)
+    assert searched[-1] == (480, 640)
 
 
 def test_our_export_as_a_peer_gives_the_transfer_reports_figures(exported):

@@ -5,10 +5,11 @@ import os
 from keras_dmtl.benchmarks.peers.base import Peer
 from keras_dmtl.benchmarks.peers.base import PeerOutput
 from keras_dmtl.benchmarks.peers.registry import register
-from keras_dmtl.data.faces.detection import make_detector
 from keras_dmtl.data.faces.loading import face_crop
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest
+from keras_dmtl.edge.runtime import MAX_DETECT_SIDE
+from keras_dmtl.edge.runtime import frame_detectors
 from keras_dmtl.edge.runtime import read_outputs
 
 
@@ -20,12 +21,16 @@ class ExportPeer(Peer):
         export_dir: the export folder (manifest.json).
         model_format: which exported model, e.g. "tflite_int8".
         detector: "none" (face crops), "haar", "mtcnn" or "yunet:/path.onnx".
+        max_detect_side: faces are searched in a copy of each image shrunk to this
+            longer side, as `unlock --max_detect_side` does (0: the image as it is).
     """
 
-    def __init__(self, export_dir, model_format="tflite_int8", detector="haar"):
+    def __init__(self, export_dir, model_format="tflite_int8", detector="haar",
+                 max_detect_side=MAX_DETECT_SIDE):
         self._manifest = load_manifest(export_dir, model_format)
         self._model = LiteRTFaceModel(self._manifest["file"])
-        self._detector = make_detector(detector)
+        # The detector `unlock enroll|verify` runs on a photo.
+        self._detector, _ = frame_detectors(detector, max_detect_side)
         self.name = f"{os.path.basename(os.path.normpath(export_dir))} {model_format}"
         self.expression_labels = tuple(self._manifest["expression_labels"])
         self.threshold = float(self._manifest["threshold"])
