@@ -97,6 +97,36 @@ def test_paired_difference_pairs_cells_by_fold_and_seed():
                                     "expression_accuracy") is None
 
 
+def test_each_source_of_a_mixed_test_split_is_compared_on_its_own():
+    cells = []
+    for fold in range(3):
+        for method, lfw_auc in (("dynamic", 0.70 + 0.01 * fold), ("static_w1=0.5", 0.80)):
+            cells.append({"method": method, "fold": fold, "seed": 0, "final_w_face": 0.5,
+                          "verification_auc": 0.99,  # pooled: every method alike
+                          "sources": {"lfw": {"verification_auc": lfw_auc},
+                                      "fer": {"expression_accuracy": 0.5}}})
+    lfw = report.source_cells(cells, "lfw")
+    assert [c["verification_auc"] for c in lfw[:2]] == [0.70, 0.80]
+    assert math.isnan(lfw[0]["expression_accuracy"])
+    assert lfw[0]["final_w_face"] == 0.5
+    assert "dynamic < static_w1=0.5" in report.claim_table(lfw)
+    assert "verification_auc" not in report.claim_table(report.source_cells(cells, "fer"))
+
+
+def test_the_runners_report_has_a_section_per_source(tmp_path):
+    cells = []
+    for fold in range(2):
+        for method in ("dynamic", "static_w1=0.5"):
+            cells.append({"method": method, "fold": fold, "seed": 0, "final_w_face": 0.5,
+                          "w_face_history": [0.5], "verification_auc": 0.9,
+                          "sources": {"lfw": {"verification_auc": 0.8 + 0.01 * fold},
+                                      "fer": {"expression_accuracy": 0.5}}})
+    compare._write_reports(str(tmp_path), cells, methods.select(["dynamic", "static_w1=0.5"]),
+                           label_use.select(("masks",)))
+    text = (tmp_path / "results.md").read_text()
+    assert "### fer" in text and "### lfw" in text
+
+
 # ------------------------------------------------------------------ label uses
 
 

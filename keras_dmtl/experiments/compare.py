@@ -12,7 +12,8 @@ For each (method, fold, seed) cell: the fold's subjects are the test set; a seed
 share of the remaining subjects is the validation set, on which the epoch is
 selected (never on test). Each finished cell is saved in `cells/`, so a second
 invocation skips it. The folder gets `results.csv`, `results.md` (mean +/- std per
-method and Delta_m), `static_sweep.png` and `weights_<method>.png`.
+method and Delta_m, the paired comparisons, and both again for each source where
+the data mixes several), `static_sweep.png` and `weights_<method>.png`.
 
 Each method is trained once per label use (`config.experiment.label_uses`,
 `keras_dmtl.experiments.label_use`): "masks" (the default; rows keep the method's
@@ -297,6 +298,15 @@ def _write_reports(out_dir, cells, methods, uses):
                 stream.write("\nEach label use against masks only, paired by fold and "
                              "seed:\n\n")
                 stream.write(report.claim_table(cells, against_masks))
+            sources = sorted({name for cell in cells for name in cell.get("sources", {})})
+            if len(sources) > 1:
+                stream.write("\nEach source of the test split on its own (pooled pairs "
+                             "count the easy impostors of two sources):\n")
+                for source in sources:
+                    scored = report.source_cells(cells, source)
+                    stream.write(f"\n### {source}\n\n")
+                    stream.write(report.markdown_table(report.summarise(scored, order)))
+                    stream.write("\n" + report.claim_table(scored))
     # The sweep's curve is of its masks rows; the other strategies' rows, of every
     # label use, are lines on it.
     static = {m.label for m in methods if m.strategy == "static"}

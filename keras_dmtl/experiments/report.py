@@ -133,6 +133,27 @@ def claim_table(cells, comparisons=CLAIM_COMPARISONS):
     return "\n".join(lines) + "\n"
 
 
+def source_cells(cells, source):
+    """The cells as scored on one source of a mixed test split.
+
+    Pooled over sources, a verification score counts impostor pairs of two
+    sources, which are easy (another camera, another age of photo); each source
+    on its own is the harder test, and the one a user of that kind of photo meets.
+
+    Args:
+        cells: the comparison's cells, each with its per-source scores
+            ("sources": {name: {metric: value}}).
+        source: a source name.
+
+    Returns:
+        The cells with every scored metric replaced by `source`'s (NaN where the
+        source has none, e.g. verification on an expression-only source).
+    """
+    scored = [metric for metric, _ in METRICS if metric != "final_w_face"]
+    return [{**cell, **{metric: cell.get("sources", {}).get(source, {}).get(metric, math.nan)
+                        for metric in scored}} for cell in cells]
+
+
 def label_use_comparisons(pairs, metrics=("expression_accuracy", "verification_auc")):
     """Paired comparisons of label-use rows against their masks rows.
 
