@@ -71,7 +71,7 @@ def get_config(strategy=None):
     config.val_fraction = 0.1
     config.test_fraction = 0.1
     # 18 epochs at Adam's 1e-3, then 1e-4 and 1e-5 (the face-recognition step
-    # schedule, keras_dmtl.training.schedule): the 24 epochs take about 105 minutes.
+    # schedule, keras_dmtl.training.schedule): the 24 epochs take about 110 minutes.
     config.epochs = 24
     config.learning_rate_drops = (18, 22)
     config.batch_size = 64
