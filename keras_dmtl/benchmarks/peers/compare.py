@@ -165,8 +165,8 @@ def format_table(rows: Sequence[Dict], title: Optional[str] = None) -> str:
                ("tar@far=0.001", "TAR@FAR=1e-3"), ("far_at_default", "FAR at its default"),
                ("tar_at_default", "TAR at its default"),
                ("far_at_reference_tar", "FAR at the reference's TAR"),
-               ("expression_accuracy", "expression acc"), ("expression_images", "expr. faces"), ("ms_per_photo", "ms/photo"),
-               ("ms_per_frame", "ms/640x480 frame")]
+               ("expression_accuracy", "expression acc"), ("expression_images", "expr. faces"),
+               ("ms_per_photo", "ms/photo"), ("ms_per_frame", "ms/640x480 frame")]
 
     def cell(key, value):
         if value is None:
