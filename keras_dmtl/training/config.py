@@ -266,8 +266,8 @@ CHOICES = {
 # Keys a resumed run may change: how long it trains (with the learning-rate drops
 # of epochs it has not trained yet: checked against its checkpoint) and how it
 # computes, reports or exports, never what it learns from or what it is. Every
-# other key must equal the run's config.json. (init_from only chose the first weights; a
-# resumed run takes its weights from its checkpoint.)
+# other key must equal the run's config.json. (init_from only chose the first
+# weights; a resumed run takes its weights from its checkpoint.)
 RESUMABLE_PREFIXES = ("epochs", "learning_rate_drop", "resume", "out_dir", "cache_dir",
                       "jit_compile", "verbose",
                       "verification_", "distribute", "init_from", "export.", "experiment.",

@@ -652,8 +652,8 @@ def _train(config, strategy, run_dir, chief, backup, restored):
         *([verification] if verification else []),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), update_freq="epoch"),
         schedule.StepLearningRate(config.learning_rate, config.learning_rate_drops,
-                         config.learning_rate_drop_factor),
-EpochCheckpoint(run_dir, step_history, epoch_history,
+                                  config.learning_rate_drop_factor),
+        EpochCheckpoint(run_dir, step_history, epoch_history,
                         verification.history if verification else None),
     ]
     if backup is not None:
