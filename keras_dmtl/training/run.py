@@ -417,13 +417,13 @@ def _prepare_run_dir(config, restarting=False, chief=True):
                 "without resume to start a new run, or point --config.out_dir at the run to "
                 "continue" + ("" if chief else " (every worker resumes from the run folder: "
                               "it must be on storage the workers share)") + ".")
-        conflicts = config_lib.resume_conflicts(load_run_config(config.out_dir), config)
+        saved = load_run_config(config.out_dir)
+        conflicts = config_lib.resume_conflicts(saved, config)
         if conflicts:
             raise DataError(
                 f"--config.resume: {'; '.join(conflicts)}. These settings change the model or the "
                 f"data of the run in {config.out_dir}: drop them to resume it, or start a new "
                 "run in another --config.out_dir.")
-        saved = load_run_config(config.out_dir)
         state = read_checkpoint_state(checkpoint) if os.path.exists(checkpoint) else None
         done = state["epochs_done"] if state else 0
         changed = schedule.first_changed_epoch(saved, config, done)

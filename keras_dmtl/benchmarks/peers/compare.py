@@ -133,7 +133,7 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
         verified = verified[:0]  # every face its own person (FER): no pair to verify
     tagged = _common(runs, "expression")
     tagged = tagged[expressions[tagged] >= 0] if len(tagged) else tagged
-    rows, pairs = [], {}
+    rows, pairs = [], []  # pairs: each run's (scores, is_same), or None
     for run in runs:
         row = {"peer": run.peer.name,
                "ms_per_photo": 1000 * float(np.median(run.photo_seconds)),
@@ -141,10 +141,12 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
                                 if run.frame_seconds else None),
                "faces_found": sum(o.embedding is not None or o.expression is not None
                                   for o in run.outputs)}
+        figures, scored = {}, None
         if len(verified) and run.outputs[verified[0]].embedding is not None:
             row["faces_compared"] = int(len(verified))
-            figures, pairs[run.peer.name] = _verification(run, verified, subjects)
-            row.update(figures)
+            figures, scored = _verification(run, verified, subjects)
+        row.update(figures)
+        pairs.append(scored)
         if len(tagged) and run.outputs[tagged[0]].expression is not None:
             row.update(_expression(run, tagged, expressions, expression_names))
         rows.append(row)
@@ -152,9 +154,9 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
     # default decision puts its TAR.
     tar = next((row.get("tar_at_default") for row in rows if row["peer"] == reference), None)
     if tar is not None:
-        for row in rows:
-            if pairs.get(row["peer"]) is not None:
-                row["far_at_reference_tar"] = far_at_tar(*pairs[row["peer"]], tar)
+        for row, scored in zip(rows, pairs):
+            if scored is not None:
+                row["far_at_reference_tar"] = far_at_tar(*scored, tar)
     return rows
 
 
