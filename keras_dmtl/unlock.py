@@ -47,6 +47,7 @@ from keras_dmtl.edge.interrupts import sigterm_raises
 from keras_dmtl.edge.manifest import ManifestError
 from keras_dmtl.edge.manifest import check_threshold
 from keras_dmtl.edge.runtime import MAX_DETECT_SIDE
+from keras_dmtl.edge.runtime import MIN_FACE_FRACTION
 from keras_dmtl.edge.runtime import REDETECT_EVERY
 from keras_dmtl.edge.runtime import FaceUnlock
 from keras_dmtl.edge.runtime import NoFaceError
@@ -122,6 +123,16 @@ def _non_negative(text):
     return int(text)
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{text!r} is not a fraction in [0, 1)")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m keras_dmtl.unlock", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,6 +156,11 @@ def _parser():
                         help="Search faces in a copy of the image shrunk to this longer side "
                              "(pixels; 0: the image as it is). The crop is cut from the full "
                              "image.")
+    parser.add_argument("--min_face_fraction", type=_argument(_fraction),
+                        default=MIN_FACE_FRACTION,
+                        help="Look only for faces of at least this fraction of the image's "
+                             "shorter side, in [0, 1) (0: every size; smaller faces cost "
+                             "detection time and are faces too far away to unlock).")
     parser.add_argument("--redetect_every", type=_argument(_positive), default=REDETECT_EVERY,
                         help="verify over several frames: look for the face near its last "
                              "place, and in the whole frame at least every this many frames "
@@ -210,7 +226,8 @@ def _run(args):
     unlock = FaceUnlock(args.export_dir or pretrained.export_dir(), args.store, args.format, args.detector,
                         threshold=args.threshold, key_file=args.key_file,
                         max_detect_side=args.max_detect_side,
-                        redetect_every=args.redetect_every)
+                        redetect_every=args.redetect_every,
+                        min_face_fraction=args.min_face_fraction)
     # An operator's own --threshold is their choice; the export's must say it holds.
     if args.command != "tag" and args.threshold is None and not _threshold_backed(unlock, args):
         print(f"warning: {_unbacked_reason(unlock.threshold, unlock.calibration)}",

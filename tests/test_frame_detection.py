@@ -11,6 +11,7 @@ from keras_dmtl.data.faces.detection import ScaledDetector
 from keras_dmtl.data.faces.detection import TrackingDetector
 from keras_dmtl.data.faces.detection import detect_scaled
 from keras_dmtl.data.generated import synthetic
+from keras_dmtl.edge.runtime import MIN_FACE_FRACTION
 from keras_dmtl.edge.runtime import frame_detectors
 
 _FACE = synthetic.render_face(synthetic.random_identity(np.random.default_rng(1)), "happy", 1.0,
@@ -138,9 +139,35 @@ def test_tracker_searches_the_whole_frame_every_n_frames_and_after_reset():
 def test_runtime_detectors_from_flags():
     single, stream = frame_detectors("haar", 320, 10)
     assert isinstance(single, ScaledDetector) and isinstance(stream, TrackingDetector)
-    single, stream = frame_detectors("haar", 0, 1)
-    assert isinstance(single, HaarDetector) and stream is None
+    assert single.min_face_fraction == stream.min_face_fraction == MIN_FACE_FRACTION
+    single, stream = frame_detectors("haar", 0, 1, min_face_fraction=0.0)
+    assert isinstance(single.detector, HaarDetector) and stream is None
     assert frame_detectors("none", 320, 10) == (None, None)
-    for bad in ({"max_detect_side": -1}, {"redetect_every": 0}):
+    for bad in ({"max_detect_side": -1}, {"redetect_every": 0}, {"min_face_fraction": 1.0},
+                {"min_face_fraction": -0.1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             frame_detectors("haar", **{"max_detect_side": 320, "redetect_every": 10, **bad})
+
+
+def test_faces_under_the_minimum_fraction_are_not_looked_for():
+    # 0.15 of a 480-pixel side is 72 pixels, 36 in the 320x240 copy searched.
+    recorder = Recorder(Fixed())
+    ScaledDetector(recorder, 320, min_face_fraction=0.15).detect(_frame())
+    assert recorder.min_faces == [pytest.approx(36)]
+    ScaledDetector(recorder, 320, min_face_fraction=0.15).detect(_frame(), min_face=100)
+    assert recorder.min_faces[-1] == pytest.approx(50)  # the caller's, when larger
+    tracker = TrackingDetector(recorder, max_side=320, min_face_fraction=0.15)
+    tracker.detect(_frame())
+    assert recorder.min_faces[-1] == pytest.approx(36)
+    # Haar: the 160-pixel face is found with the same box; a 68-pixel one (a 50-pixel
+    # box) only without the minimum.
+    import cv2  # noqa: PLC0415
+
+    unlock_detector, _ = frame_detectors("haar", 320, 10)
+    (face,) = unlock_detector.detect(_frame(200, 100))
+    (every_size,) = ScaledDetector(HaarDetector(), 320).detect(_frame(200, 100))
+    assert face.box == pytest.approx(every_size.box)
+    frame = _frame()
+    frame[300:368, 400:468] = cv2.resize(_FACE, (68, 68), interpolation=cv2.INTER_AREA)
+    assert unlock_detector.detect(frame) == []
+    assert ScaledDetector(HaarDetector(), 320).detect(frame)

@@ -123,7 +123,7 @@ def test_our_export_as_a_peer_searches_the_image_the_unlock_searches(exported, t
 
     class Recording(Detector):
         def detect(self, image_rgb, min_face=None):
-            searched.append(image_rgb.shape[:2])
+            searched.append((image_rgb.shape[:2], min_face))
             return []
 
     monkeypatch.setattr(runtime, "make_detector", lambda spec: Recording())
@@ -133,12 +133,14 @@ def test_our_export_as_a_peer_searches_the_image_the_unlock_searches(exported, t
         == PeerOutput()
     unlock = runtime.FaceUnlock(export_dir, str(tmp_path / "store"),
                                 key_file=str(tmp_path / "key" / "k"))
-    with pytest.raises(runtime.NoFaceError):
+    with pytest.raises(runtime.NoFaceError, match="--min_face_fraction"):
         unlock.analyse(frame)
-    # Both shrink the 640x480 frame to the unlock's 320 px before searching it.
-    assert searched == [(240, 320), (240, 320)]
-    registry.lookup("export")(export_dir, "tflite_int8", "haar", max_detect_side=0).analyse(frame)
-    assert searched[-1] == (480, 640)
+    # Both shrink the 640x480 frame to the unlock's 320 px before searching it, for faces
+    # of at least 0.15 of its shorter side (36 of 240 pixels).
+    assert searched == [((240, 320), pytest.approx(36))] * 2
+    registry.lookup("export")(export_dir, "tflite_int8", "haar", max_detect_side=0,
+                              min_face_fraction=0.0).analyse(frame)
+    assert searched[-1] == ((480, 640), None)
 
 
 def test_our_export_as_a_peer_gives_the_transfer_reports_figures(exported):

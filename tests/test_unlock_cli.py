@@ -117,7 +117,9 @@ def test_thresholds_outside_the_cosine_range_are_usage_errors(exported, tmp_path
 
 
 @pytest.mark.parametrize("flag", ["--max_detect_side=-1", "--max_detect_side=big",
-                                  "--redetect_every=0", "--redetect_every=1.5"])
+                                  "--redetect_every=0", "--redetect_every=1.5",
+                                  "--min_face_fraction=1", "--min_face_fraction=-0.1",
+                                  "--min_face_fraction=nan", "--min_face_fraction=big"])
 def test_detection_flags_are_checked(flag, tmp_path):
     with pytest.raises(SystemExit) as error:
         unlock.main([f"--export_dir={tmp_path}", flag, "tag", "x.png"])

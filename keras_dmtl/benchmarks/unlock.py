@@ -37,6 +37,7 @@ from keras_dmtl.edge.decision import accepts
 from keras_dmtl.edge.litert_model import LiteRTFaceModel
 from keras_dmtl.edge.manifest import load_manifest
 from keras_dmtl.edge.runtime import MAX_DETECT_SIDE
+from keras_dmtl.edge.runtime import MIN_FACE_FRACTION
 from keras_dmtl.edge.runtime import REDETECT_EVERY
 from keras_dmtl.edge.runtime import frame_detectors
 from keras_dmtl.edge.runtime import read_outputs
@@ -53,6 +54,8 @@ flags.DEFINE_integer("max_detect_side", MAX_DETECT_SIDE, "Longer side of the sea
 flags.DEFINE_integer("redetect_every", REDETECT_EVERY, "Whole-frame search at least every "
                      "this many frames, the face followed in between (1: every frame), as "
                      "`unlock --redetect_every`.")
+flags.DEFINE_float("min_face_fraction", MIN_FACE_FRACTION, "Smallest face looked for, as a "
+                   "fraction of the frame's shorter side, as `unlock --min_face_fraction`.")
 flags.DEFINE_integer("sessions", 20, "Unlock sessions, one face photo each.")
 flags.DEFINE_integer("frames_per_session", 15, "Camera frames per session.")
 flags.DEFINE_integer("warmup_frames", 5, "Untimed frames before each configuration.")
@@ -167,12 +170,13 @@ class FramePath:
         export_dir: export folder.
         model_format: e.g. "tflite_int8".
         detector: a detector flag value ("haar", "yunet:/path.onnx").
-        max_detect_side, redetect_every: as `keras_dmtl.edge.runtime.FaceUnlock`'s.
+        max_detect_side, redetect_every, min_face_fraction: as
+            `keras_dmtl.edge.runtime.FaceUnlock`'s.
         clock: the time source (seconds).
     """
 
     def __init__(self, export_dir, model_format, detector, max_detect_side, redetect_every,
-                 clock=time.perf_counter):
+                 min_face_fraction=MIN_FACE_FRACTION, clock=time.perf_counter):
         manifest = load_manifest(export_dir, model_format)
         self.model = LiteRTFaceModel(manifest["file"], num_threads=1)
         self.threshold = manifest["threshold"]
@@ -181,7 +185,8 @@ class FramePath:
         self.channels = manifest["channels"]
         self.margin = manifest["face_margin"]
         # What `FaceUnlock.verify_session` runs on a camera: the tracker, if any.
-        single, self.tracker = frame_detectors(detector, max_detect_side, redetect_every)
+        single, self.tracker = frame_detectors(detector, max_detect_side, redetect_every,
+                                               min_face_fraction)
         self.detector = single if self.tracker is None else self.tracker
         self.clock = clock
 
@@ -306,7 +311,7 @@ def main(argv):
         for model_format in FLAGS.formats:
             for detector in FLAGS.detectors:
                 path = FramePath(export_dir, model_format, detector, FLAGS.max_detect_side,
-                                 FLAGS.redetect_every, clock)
+                                 FLAGS.redetect_every, FLAGS.min_face_fraction, clock)
                 stage_seconds, first, missed, width = measure(path, sessions,
                                                               FLAGS.warmup_frames)
                 timings = summary(stage_seconds, first) if len(stage_seconds) else None

@@ -38,6 +38,11 @@ USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # crop is cut from the full image). Issue 14: 1.8x less detection time on JAFFE
 # frames, 90 % of the box widths within 3 % of the full frame's.
 MAX_DETECT_SIDE = 320
+# Faces under this fraction of the image's shorter side are not looked for (72 px
+# of a 480-pixel side, a face at arm's length and nearer). The Android demo's ML Kit
+# detector takes the same minimum (`setMinFaceSize(0.15f)` of the portrait width);
+# Haar spends a third of a 640x480 frame's search on the sizes below it.
+MIN_FACE_FRACTION = 0.15
 # Camera frames: a whole-frame search at least every this many frames, the face
 # looked for near its last box in between (`TrackingDetector`).
 REDETECT_EVERY = 10
@@ -78,7 +83,8 @@ def _check_paths(images):
             check_image_file(image)
 
 
-def frame_detectors(spec, max_detect_side=MAX_DETECT_SIDE, redetect_every=REDETECT_EVERY):
+def frame_detectors(spec, max_detect_side=MAX_DETECT_SIDE, redetect_every=REDETECT_EVERY,
+                    min_face_fraction=MIN_FACE_FRACTION):
     """The runtime's detectors: one for single images, one for a stream of frames.
 
     Args:
@@ -86,6 +92,8 @@ def frame_detectors(spec, max_detect_side=MAX_DETECT_SIDE, redetect_every=REDETE
         max_detect_side: longer side searched (0 or None: the image as it is).
         redetect_every: whole-frame search at least every this many frames (1:
             every frame, no tracking).
+        min_face_fraction: smallest face looked for, as a fraction of the image's
+            shorter side, in [0, 1) (0: every size the detector finds).
 
     Returns:
         (detector for single images or None for "none", detector for a stream:
@@ -97,11 +105,15 @@ def frame_detectors(spec, max_detect_side=MAX_DETECT_SIDE, redetect_every=REDETE
     if redetect_every < 1:
         raise ValueError(f"--redetect_every={redetect_every}: at least 1 (1: a whole-frame "
                          "search on every frame).")
+    if not 0.0 <= min_face_fraction < 1.0:
+        raise ValueError(f"--min_face_fraction={min_face_fraction}: in [0, 1), the smallest "
+                         "face as a fraction of the image's shorter side (0: every size).")
     base = make_detector(spec)
     if base is None:
         return None, None
-    single = ScaledDetector(base, max_detect_side) if max_detect_side else base
-    stream = (TrackingDetector(base, max_detect_side, redetect_every=redetect_every)
+    single = ScaledDetector(base, max_detect_side, min_face_fraction)
+    stream = (TrackingDetector(base, max_detect_side, redetect_every=redetect_every,
+                               min_face_fraction=min_face_fraction)
               if redetect_every > 1 else None)
     return single, stream
 
@@ -137,6 +149,8 @@ class FaceUnlock:
         redetect_every: `verify_session` follows the face from frame to frame and
             searches the whole frame at least every this many frames (1: every
             frame). Every frame's face still goes through the model and the decision.
+        min_face_fraction: faces under this fraction of the image's shorter side
+            are not looked for (0: every size the detector finds).
         threshold: overrides the manifest's calibrated threshold (another
             operating point: lower accepts more, including impostors); finite,
             in (-1, 1]. At verify it may only be stricter than the threshold the
@@ -151,7 +165,7 @@ class FaceUnlock:
 
     def __init__(self, export_dir, store_path, model_format="tflite_int8", detector="haar",
                  threshold=None, clock=None, key_file=None, max_detect_side=MAX_DETECT_SIDE,
-                 redetect_every=REDETECT_EVERY):
+                 redetect_every=REDETECT_EVERY, min_face_fraction=MIN_FACE_FRACTION):
         manifest = load_manifest(export_dir, model_format)
         self.model = LiteRTFaceModel(manifest["file"])
         self.labels = manifest["expression_labels"]
@@ -170,7 +184,9 @@ class FaceUnlock:
         self.image_size = manifest["height"]
         self.channels = manifest["channels"]
         self.face_margin = manifest["face_margin"]
-        self.detector, self.tracker = frame_detectors(detector, max_detect_side, redetect_every)
+        self.detector, self.tracker = frame_detectors(detector, max_detect_side, redetect_every,
+                                                      min_face_fraction)
+        self.min_face_fraction = min_face_fraction
         self.store = TemplateStore(store_path, key_file)
         self._policy_args = {} if clock is None else {"clock": clock}
 
@@ -191,7 +207,11 @@ class FaceUnlock:
         crop = face_crop(image, self.detector if detector is None else detector,
                          self.image_size, self.channels, self.face_margin)
         if crop is None:
-            raise NoFaceError(f"{name}: no face found")
+            hint = ""
+            if self.detector is not None and self.min_face_fraction:
+                hint = (f" (faces under {self.min_face_fraction:.0%} of the image's shorter "
+                        "side are not looked for: come closer, or lower --min_face_fraction)")
+            raise NoFaceError(f"{name}: no face found{hint}")
         return crop
 
     def analyse(self, image, detector=None):

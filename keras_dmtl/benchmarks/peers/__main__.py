@@ -30,6 +30,7 @@ from keras_dmtl.data.readers import read_dataset  # noqa: E402
 from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.edge.manifest import ManifestError  # noqa: E402
 from keras_dmtl.edge.runtime import MAX_DETECT_SIDE  # noqa: E402
+from keras_dmtl.edge.runtime import MIN_FACE_FRACTION  # noqa: E402
 from keras_dmtl.io_utils import write_json  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -42,6 +43,10 @@ flags.DEFINE_string("detector", "haar", "How our models find faces: none (crops)
 flags.DEFINE_integer("max_detect_side", MAX_DETECT_SIDE,
                      "Our models search faces in a copy of each image shrunk to this longer "
                      "side, as `unlock --max_detect_side` (0: the image as it is).", lower_bound=0)
+flags.DEFINE_float("min_face_fraction", MIN_FACE_FRACTION,
+                   "Our models look only for faces of at least this fraction of the image's "
+                   "shorter side, as `unlock --min_face_fraction` (0: every size).",
+                   lower_bound=0.0, upper_bound=0.99)
 flags.DEFINE_list("peers", ["face_recognition", "fer"], "Other libraries' peers to run.")
 flags.DEFINE_string("reference", "face_recognition",
                     "The peer whose default decision (its TAR there) is the operating point at "
@@ -54,7 +59,7 @@ flags.mark_flag_as_required("data_dir")
 
 def _peers():
     peers = [registry.lookup("export")(export_dir, model_format, FLAGS.detector,
-                                       FLAGS.max_detect_side)
+                                       FLAGS.max_detect_side, FLAGS.min_face_fraction)
              for export_dir in FLAGS.export_dir for model_format in FLAGS.formats]
     return peers + [registry.lookup(name)() for name in FLAGS.peers]
 

@@ -195,6 +195,23 @@ def detect_scaled(detector, image_rgb, scale, region=None, min_face=None):
     return found
 
 
+def frame_min_face(image_rgb, min_face, min_face_fraction):
+    """The smallest face side to look for in an image, in its pixels.
+
+    Args:
+        image_rgb: the (H, W[, C]) image searched.
+        min_face: the caller's smallest face side, or None.
+        min_face_fraction: the smallest face as a fraction of the image's shorter
+            side (0: no such minimum).
+
+    Returns:
+        The larger of the two, or `min_face` when the fraction is 0.
+    """
+    if not min_face_fraction:
+        return min_face
+    return max(min_face or 0.0, min_face_fraction * min(image_rgb.shape[:2]))
+
+
 def _downscale(height, width, max_side):
     """The factor that brings the longer side to at most `max_side` (never above 1)."""
     if not max_side:
@@ -212,13 +229,17 @@ class ScaledDetector(FaceDetector):
     Args:
         detector: the `FaceDetector` to run.
         max_side: the longer side searched, in pixels (None or 0: as it is).
+        min_face_fraction: faces under this fraction of the image's shorter side
+            are not looked for (0: every size the detector finds).
     """
 
-    def __init__(self, detector, max_side):
+    def __init__(self, detector, max_side, min_face_fraction=0.0):
         self.detector = detector
         self.max_side = max_side
+        self.min_face_fraction = min_face_fraction
 
     def detect(self, image_rgb, min_face=None):
+        min_face = frame_min_face(image_rgb, min_face, self.min_face_fraction)
         scale = _downscale(*image_rgb.shape[:2], self.max_side)
         return detect_scaled(self.detector, image_rgb, scale,
                              min_face=None if min_face is None else min_face * scale)
@@ -251,10 +272,12 @@ class TrackingDetector(FaceDetector):
             its side (a face does not shrink by half from one frame to the next;
             if it does, the whole-frame search finds it).
         redetect_every: a whole-frame search at least every this many frames.
+        min_face_fraction: faces under this fraction of the frame's shorter side are
+            not looked for, near the last face or in the whole frame (0: every size).
     """
 
     def __init__(self, detector, max_side=None, margin=0.3, face_side=64, min_change=0.6,
-                 redetect_every=10):
+                 redetect_every=10, min_face_fraction=0.0):
         if redetect_every < 1:
             raise ValueError(f"redetect_every={redetect_every}: must be at least 1.")
         self.detector = detector
@@ -263,6 +286,7 @@ class TrackingDetector(FaceDetector):
         self.face_side = face_side
         self.min_change = min_change
         self.redetect_every = redetect_every
+        self.min_face_fraction = min_face_fraction
         self.reset()
 
     def reset(self):
@@ -271,6 +295,7 @@ class TrackingDetector(FaceDetector):
         self._tracked = 0  # frames searched near the face since the last whole-frame search
 
     def detect(self, image_rgb, min_face=None):
+        min_face = frame_min_face(image_rgb, min_face, self.min_face_fraction)
         height, width = image_rgb.shape[:2]
         scale = _downscale(height, width, self.max_side)
         found = []
