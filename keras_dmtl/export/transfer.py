@@ -33,7 +33,6 @@ from absl import logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 
-from keras_dmtl.data.faces.detection import make_detector  # noqa: E402
 from keras_dmtl.data.faces.loading import decode_image  # noqa: E402
 from keras_dmtl.data.faces.loading import face_crop  # noqa: E402
 from keras_dmtl.data.readers import read_dataset  # noqa: E402
@@ -41,6 +40,9 @@ from keras_dmtl.data.records import DataError  # noqa: E402
 from keras_dmtl.edge.litert_model import LiteRTFaceModel  # noqa: E402
 from keras_dmtl.edge.manifest import ManifestError  # noqa: E402
 from keras_dmtl.edge.manifest import load_manifest  # noqa: E402
+from keras_dmtl.edge.runtime import MAX_DETECT_SIDE  # noqa: E402
+from keras_dmtl.edge.runtime import MIN_FACE_FRACTION  # noqa: E402
+from keras_dmtl.edge.runtime import frame_detectors  # noqa: E402
 from keras_dmtl.edge.runtime import read_outputs  # noqa: E402
 from keras_dmtl.evaluation.expression import evaluate_expression  # noqa: E402
 from keras_dmtl.evaluation.verification import all_pair_scores  # noqa: E402
@@ -60,6 +62,12 @@ def _define_flags():
     flags.DEFINE_string("dataset", "auto", "Its format, or auto.")
     flags.DEFINE_string("format", "tflite_int8", "Which exported model to run.")
     flags.DEFINE_string("detector", "haar", "none (crops), haar, mtcnn or yunet:/path.onnx.")
+    flags.DEFINE_integer("max_detect_side", MAX_DETECT_SIDE, "Faces are searched in a copy of "
+                         "each image shrunk to this longer side, as `unlock --max_detect_side` "
+                         "(0: the image as it is).", lower_bound=0)
+    flags.DEFINE_float("min_face_fraction", MIN_FACE_FRACTION, "Smallest face looked for, as "
+                       "a fraction of the image's shorter side, as `unlock "
+                       "--min_face_fraction` (0: every size).", lower_bound=0.0, upper_bound=0.99)
     flags.DEFINE_string("out", None, "Also write the report as JSON here.")
 
 
@@ -193,12 +201,14 @@ def main(argv):
     try:
         manifest = load_manifest(FLAGS.export_dir, FLAGS.format)
         records = read_dataset(FLAGS.data_dir, FLAGS.dataset)
-        detector = make_detector(FLAGS.detector)
+        # The detector `unlock enroll|verify` runs on a photo.
+        detector, _ = frame_detectors(FLAGS.detector, FLAGS.max_detect_side,
+                                      min_face_fraction=FLAGS.min_face_fraction)
         model = LiteRTFaceModel(manifest["file"])
         found, embeddings, probabilities = embed_records(
             model, records, detector, manifest["height"], manifest["channels"],
             manifest["face_margin"], manifest["expression_labels"])
-    except (DataError, ManifestError) as error:
+    except (DataError, ManifestError, ValueError) as error:
         logging.error("%s", error)
         raise SystemExit(1) from None
     if len(found) < len(records):
