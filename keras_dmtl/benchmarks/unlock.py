@@ -55,7 +55,8 @@ flags.DEFINE_integer("redetect_every", REDETECT_EVERY, "Whole-frame search at le
                      "this many frames, the face followed in between (1: every frame), as "
                      "`unlock --redetect_every`.")
 flags.DEFINE_float("min_face_fraction", MIN_FACE_FRACTION, "Smallest face looked for, as a "
-                   "fraction of the frame's shorter side, as `unlock --min_face_fraction`.")
+                   "fraction of the frame's shorter side, as `unlock --min_face_fraction` (0: "
+                   "every size).", lower_bound=0.0, upper_bound=0.99)
 flags.DEFINE_integer("sessions", 20, "Unlock sessions, one face photo each.")
 flags.DEFINE_integer("frames_per_session", 15, "Camera frames per session.")
 flags.DEFINE_integer("warmup_frames", 5, "Untimed frames before each configuration.")

@@ -40,8 +40,9 @@ USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_DETECT_SIDE = 320
 # Faces under this fraction of the image's shorter side are not looked for (72 px
 # of a 480-pixel side, a face at arm's length and nearer). The Android demo's ML Kit
-# detector takes the same minimum (`setMinFaceSize(0.15f)` of the portrait width);
-# Haar spends a third of a 640x480 frame's search on the sizes below it.
+# detector takes the same minimum (`setMinFaceSize(0.15f)` of the portrait width).
+# Haar spent a quarter to two fifths of a 640x480 frame's time on the sizes below
+# it (JAFFE frames, docs/benchmarks.md).
 MIN_FACE_FRACTION = 0.15
 # Camera frames: a whole-frame search at least every this many frames, the face
 # looked for near its last box in between (`TrackingDetector`).
