@@ -187,7 +187,6 @@ class FaceUnlock:
         self.face_margin = manifest["face_margin"]
         self.detector, self.tracker = frame_detectors(detector, max_detect_side, redetect_every,
                                                       min_face_fraction)
-        self.min_face_fraction = min_face_fraction
         self.store = TemplateStore(store_path, key_file)
         self._policy_args = {} if clock is None else {"clock": clock}
 
@@ -209,8 +208,9 @@ class FaceUnlock:
                          self.image_size, self.channels, self.face_margin)
         if crop is None:
             hint = ""
-            if self.detector is not None and self.min_face_fraction:
-                hint = (f" (faces under {self.min_face_fraction:.0%} of the image's shorter "
+            fraction = 0.0 if self.detector is None else self.detector.min_face_fraction
+            if fraction:
+                hint = (f" (faces under {fraction:.0%} of the image's shorter "
                         "side are not looked for: come closer, or lower --min_face_fraction)")
             raise NoFaceError(f"{name}: no face found{hint}")
         return crop

@@ -208,7 +208,7 @@ def main(argv):
         found, embeddings, probabilities = embed_records(
             model, records, detector, manifest["height"], manifest["channels"],
             manifest["face_margin"], manifest["expression_labels"])
-    except (DataError, ManifestError, ValueError) as error:
+    except (DataError, ManifestError) as error:
         logging.error("%s", error)
         raise SystemExit(1) from None
     if len(found) < len(records):
