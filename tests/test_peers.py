@@ -99,6 +99,56 @@ def test_a_set_of_one_photo_per_person_is_scored_on_expression_alone():
     assert row["expression_images"] == 4
 
 
+class Table(Peer):
+    """Each photo's embedding from a table (photo i: a frame filled with i)."""
+
+    name = "table"
+
+    def __init__(self, vectors, threshold=0.9):
+        self.vectors = [np.asarray(v, float) / np.linalg.norm(v) for v in vectors]
+        self.threshold = threshold
+
+    def analyse(self, image):
+        return PeerOutput(embedding=self.vectors[int(image[0, 0, 0])])
+
+
+def test_the_unlock_figures_enroll_neutral_photos_first_and_follow_the_enrollment_rule():
+    near_a = [1.0, 0.1, 0.0]
+    vectors = [[0.6, 0.8, 0], [1, 0, 0], [1, 0, 0], near_a, near_a,  # a: 0 is happy, far
+               [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [0, 1, 0],  # b: 7 is not b
+               [1, 0, 0], [0, 0, 1], [0, 0, 1]]  # c: three photos, too few to enroll
+    subjects = np.array(list("aaaaabbbbbccc"))
+    expressions = np.array([1, 0, 0, 0, 1] + [1] * 8)  # 0: neutral
+    images = [np.full((4, 4, 3), i, np.uint8) for i in range(len(subjects))]
+    (row,) = compare.compare([compare.run_peer(Table(vectors), images, frames=0)],
+                             subjects, expressions, ["neutral", "happy"])
+    # a enrolls from its neutral photos 1-3 (not photo 0, first in order) and is
+    # then tried with 0 (rejected) and 4 (accepted); b's first three photos
+    # include 7, which rejects 5 and 6: b cannot enroll.
+    assert row["unlock_people"] == 2 and row["unlock_enrolled"] == 0.5
+    assert row["unlock_genuine"] == 2 and row["unlock_tar"] == 0.5
+    # a's template against b's 5 photos and c's 3: c's photo 10 looks like a.
+    assert row["unlock_impostor"] == 8 and row["unlock_far"] == pytest.approx(1 / 8)
+    # Without neutral labels, a enrolls from photos 0-2, which reject each other.
+    (unlabelled,) = compare.compare([compare.run_peer(Table(vectors), images, frames=0)],
+                                    subjects, np.full(len(subjects), -1), ["neutral"])
+    assert unlabelled["unlock_enrolled"] == 0.0 and "unlock_tar" not in unlabelled
+    # A peer with no default decision has no unlock figures.
+    (undecided,) = compare.compare(
+        [compare.run_peer(Table(vectors, threshold=None), images, frames=0)],
+        subjects, expressions, ["neutral", "happy"])
+    assert "auc" in undecided and "unlock_people" not in undecided
+
+
+def test_a_template_is_the_normalised_mean_and_keeps_the_raw_mean():
+    outputs = [PeerOutput(embedding=np.array([1.0, 0.0]), raw=np.array([2.0, 0.0])),
+               PeerOutput(embedding=np.array([0.0, 1.0]), raw=np.array([0.0, 4.0]))]
+    template = Table([[1, 0]]).template(outputs)
+    np.testing.assert_allclose(template.embedding, [2 ** -0.5, 2 ** -0.5])
+    np.testing.assert_allclose(template.raw, [1.0, 2.0])
+    assert Table([[1, 0]]).template([PeerOutput(embedding=np.array([1.0, 0.0]))]).raw is None
+
+
 def test_the_table_keeps_its_columns_apart():
     rows = [{"peer": "ours tflite_int8", "auc": 0.99, "ms_per_photo": 4.5},
             {"peer": "fer", "expression_accuracy": 0.6, "ms_per_photo": 0.408,

@@ -8,6 +8,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from keras_dmtl.edge.templates import average_template
+
 
 @dataclasses.dataclass
 class PeerOutput:
@@ -56,3 +58,12 @@ class Peer(abc.ABC):
         """The peer's own default decision on a pair (cosine `similarity` of the
         unit embeddings; distance-based peers override it)."""
         return self.threshold is not None and similarity >= self.threshold
+
+    def template(self, enrolled: Sequence[PeerOutput]) -> PeerOutput:
+        """One user's template from their enrollment photos, as `unlock enroll` stores
+        it: the normalised mean of the unit embeddings (and the mean of the raw
+        vectors, for peers whose decision reads them)."""
+        raws = [output.raw for output in enrolled]
+        return PeerOutput(
+            embedding=average_template([output.embedding for output in enrolled]),
+            raw=None if any(raw is None for raw in raws) else np.mean(raws, axis=0))

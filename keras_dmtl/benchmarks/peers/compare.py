@@ -5,11 +5,21 @@ A peer that finds no face in a photo would otherwise be scored on easier pairs
 than the others: verification is scored over the photos in which every embedding
 peer found a face, expression over the labelled photos in which every
 expression peer did (each on the labels it knows).
+
+Pairs of photos say how well a model separates people; an unlock compares a face
+with a template made at enrollment. The "unlock" figures follow `unlock enroll`
+and `verify` for every peer with a default decision, on the same photos: each
+person is enrolled from `MIN_ENROLL_IMAGES` of their photos (neutral ones first,
+as a user enrolls), which must accept each other pairwise (our enrollment rule,
+applied to every peer alike); each enrolled person's other photos are then
+genuine attempts and every other person's photos impostor attempts, one face
+each, against the template (the normalised mean of the enrollment embeddings).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -18,6 +28,7 @@ import numpy as np
 
 from keras_dmtl.benchmarks.peers.base import Peer
 from keras_dmtl.benchmarks.peers.base import PeerOutput
+from keras_dmtl.edge.enrollment import MIN_ENROLL_IMAGES
 from keras_dmtl.evaluation.expression import evaluate_expression
 from keras_dmtl.evaluation.verification import all_pair_scores
 from keras_dmtl.evaluation.verification import far_at_tar
@@ -93,6 +104,51 @@ def _verification(run: PeerRun, rows: np.ndarray, subjects: np.ndarray):
     return figures, (scores, is_same)
 
 
+def _cosine(first: PeerOutput, second: PeerOutput) -> float:
+    return float(np.dot(first.embedding, second.embedding))
+
+
+def _unlock(run: PeerRun, rows: np.ndarray, subjects: np.ndarray, neutral: np.ndarray,
+            enroll_images: int = MIN_ENROLL_IMAGES) -> Dict:
+    """Enrollment and unlock attempts at the peer's default decision (module docstring).
+
+    Args:
+        run: the peer's run.
+        rows: the photos scored (every embedding peer found a face in them).
+        subjects: (N,) person of each photo.
+        neutral: (N,) bool, photos labelled neutral (enrolled first).
+        enroll_images: photos a person enrolls from.
+
+    Returns:
+        dict: unlock_people (people with more photos than `enroll_images`),
+        unlock_enrolled (the share of them whose enrollment passed), and, where
+        someone enrolled, unlock_tar and unlock_far (the share of genuine and
+        impostor attempts accepted) with their counts.
+    """
+    outputs, peer = run.outputs, run.peer
+    templates = {}  # person: (template, the photos not enrolled)
+    people = [person for person in dict.fromkeys(subjects[rows])
+              if np.sum(subjects[rows] == person) > enroll_images]
+    for person in people:
+        photos = sorted(rows[subjects[rows] == person], key=lambda i: (not neutral[i], i))
+        enrolled = [outputs[i] for i in photos[:enroll_images]]
+        if all(peer.accepts(first, second, _cosine(first, second))
+               for first, second in itertools.combinations(enrolled, 2)):
+            templates[person] = (peer.template(enrolled), photos[enroll_images:])
+    figures = {"unlock_people": len(people),
+               "unlock_enrolled": len(templates) / len(people) if people else None}
+    genuine, impostor = [], []
+    for person, (template, probes) in templates.items():
+        genuine += [peer.accepts(template, outputs[i], _cosine(template, outputs[i]))
+                    for i in probes]
+        impostor += [peer.accepts(template, outputs[i], _cosine(template, outputs[i]))
+                     for i in rows[subjects[rows] != person]]
+    if templates:
+        figures.update(unlock_tar=float(np.mean(genuine)), unlock_genuine=len(genuine),
+                       unlock_far=float(np.mean(impostor)), unlock_impostor=len(impostor))
+    return figures
+
+
 def _expression(run: PeerRun, rows: np.ndarray, expressions: np.ndarray,
                 expression_names: Sequence[str]) -> Dict:
     labels = list(run.peer.expression_labels)
@@ -123,14 +179,18 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
     Returns:
         dicts: peer, faces_compared, auc, tar@far=0.001, far/tar at the peer's
         default (where two photos show one person), expression accuracy and
-        macro-F1 (where it tags expressions),
-        median ms per photo and per 640x480 frame.
+        macro-F1 (where it tags expressions), the unlock figures of `_unlock`
+        (where it has a default decision), median ms per photo and per 640x480
+        frame.
     """
     subjects = np.asarray(subjects)
     expressions = np.asarray(expressions)
     verified = _common(runs, "embedding")
     if len(np.unique(subjects[verified])) == len(verified):
         verified = verified[:0]  # every face its own person (FER): no pair to verify
+    names = list(expression_names)
+    neutral = (expressions == names.index("neutral") if "neutral" in names
+               else np.zeros(len(expressions), bool))
     tagged = _common(runs, "expression")
     tagged = tagged[expressions[tagged] >= 0] if len(tagged) else tagged
     rows, pairs = [], []  # pairs: each run's (scores, is_same), or None
@@ -145,6 +205,10 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
         if len(verified) and run.outputs[verified[0]].embedding is not None:
             row["faces_compared"] = int(len(verified))
             figures, scored = _verification(run, verified, subjects)
+            has_default = (run.peer.threshold is not None
+                           or run.peer.distance_threshold is not None)
+            if scored is not None and has_default:
+                figures.update(_unlock(run, verified, subjects, neutral))
         row.update(figures)
         pairs.append(scored)
         if len(tagged) and run.outputs[tagged[0]].expression is not None:
@@ -167,6 +231,8 @@ def format_table(rows: Sequence[Dict], title: Optional[str] = None) -> str:
                ("tar@far=0.001", "TAR@FAR=1e-3"), ("far_at_default", "FAR at its default"),
                ("tar_at_default", "TAR at its default"),
                ("far_at_reference_tar", "FAR at the reference's TAR"),
+               ("unlock_enrolled", "enrolled"), ("unlock_tar", "unlock TAR"),
+               ("unlock_far", "unlock FAR"),
                ("expression_accuracy", "expression acc"), ("expression_images", "expr. faces"),
                ("ms_per_photo", "ms/photo"), ("ms_per_frame", "ms/640x480 frame")]
 
