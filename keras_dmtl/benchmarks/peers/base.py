@@ -54,6 +54,11 @@ class Peer(abc.ABC):
             `PeerOutput`; empty when no face was found.
         """
 
+    @property
+    def has_default_decision(self) -> bool:
+        """Whether the peer has its own same-person cut-off (cosine or distance)."""
+        return self.threshold is not None or self.distance_threshold is not None
+
     def accepts(self, first: PeerOutput, second: PeerOutput, similarity: float) -> bool:
         """The peer's own default decision on a pair (cosine `similarity` of the
         unit embeddings; distance-based peers override it)."""

@@ -98,7 +98,7 @@ def _verification(run: PeerRun, rows: np.ndarray, subjects: np.ndarray):
     first, second = np.triu_indices(len(rows), k=1)
     accepted = np.asarray([run.peer.accepts(run.outputs[rows[a]], run.outputs[rows[b]], s)
                            for a, b, s in zip(first, second, scores)])
-    if run.peer.threshold is not None or run.peer.distance_threshold is not None:
+    if run.peer.has_default_decision:
         figures["far_at_default"] = float(accepted[~is_same].mean())
         figures["tar_at_default"] = float(accepted[is_same].mean())
     return figures, (scores, is_same)
@@ -205,9 +205,7 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
         if len(verified) and run.outputs[verified[0]].embedding is not None:
             row["faces_compared"] = int(len(verified))
             figures, scored = _verification(run, verified, subjects)
-            has_default = (run.peer.threshold is not None
-                           or run.peer.distance_threshold is not None)
-            if scored is not None and has_default:
+            if scored is not None and run.peer.has_default_decision:
                 figures.update(_unlock(run, verified, subjects, neutral))
         row.update(figures)
         pairs.append(scored)
