@@ -104,9 +104,10 @@ class Table(Peer):
 
     name = "table"
 
-    def __init__(self, vectors, threshold=0.9):
+    def __init__(self, vectors, threshold=0.9, name="table"):
         self.vectors = [np.asarray(v, float) / np.linalg.norm(v) for v in vectors]
         self.threshold = threshold
+        self.name = name
 
     def analyse(self, image):
         return PeerOutput(embedding=self.vectors[int(image[0, 0, 0])])
@@ -138,6 +139,24 @@ def test_the_unlock_figures_enroll_neutral_photos_first_and_follow_the_enrollmen
         [compare.run_peer(Table(vectors, threshold=None), images, frames=0)],
         subjects, expressions, ["neutral", "happy"])
     assert "auc" in undecided and "unlock_people" not in undecided
+
+
+def test_unlock_attempts_are_also_read_at_the_reference_peers_unlock_tar():
+    # Two people, photos 0-2 and 4-6 alike (enrolled), 3 and 7 the attempts.
+    subjects = np.array(list("ppppqqqq"))
+    loose = [[1, 0]] * 3 + [[0.8, 0.6]] + [[0, 1]] * 3 + [[0.6, 0.8]]
+    worse = loose[:7] + [[0.9, 0.436]]  # q's attempt looks more like p than like q
+    images = [np.full((4, 4, 3), i, np.uint8) for i in range(len(subjects))]
+    runs = [compare.run_peer(Table(vectors, 0.5, name), images, frames=0)
+            for vectors, name in ((loose, "loose"), (worse, "worse"))]
+    loose_row, worse_row = compare.compare(runs, subjects, np.full(8, -1), [],
+                                           reference="loose")
+    # The loose peer accepts both genuine attempts (0.8) and the two at 0.6.
+    assert loose_row["unlock_tar"] == 1.0 and loose_row["unlock_far"] == pytest.approx(2 / 8)
+    # At TAR 1, the loose peer's strictest threshold is 0.8 (no impostor); the
+    # worse one must go down to q's 0.436, which lets 3 (0.6) and 7 (0.9) in.
+    assert loose_row["unlock_far_at_reference_tar"] == 0.0
+    assert worse_row["unlock_far_at_reference_tar"] == pytest.approx(2 / 8)
 
 
 def test_a_template_is_the_normalised_mean_and_keeps_the_raw_mean():

@@ -109,7 +109,7 @@ def _cosine(first: PeerOutput, second: PeerOutput) -> float:
 
 
 def _unlock(run: PeerRun, rows: np.ndarray, subjects: np.ndarray, neutral: np.ndarray,
-            enroll_images: int = MIN_ENROLL_IMAGES) -> Dict:
+            enroll_images: int = MIN_ENROLL_IMAGES):
     """Enrollment and unlock attempts at the peer's default decision (module docstring).
 
     Args:
@@ -120,33 +120,40 @@ def _unlock(run: PeerRun, rows: np.ndarray, subjects: np.ndarray, neutral: np.nd
         enroll_images: photos a person enrolls from.
 
     Returns:
-        dict: unlock_people (people with more photos than `enroll_images`),
-        unlock_enrolled (the share of them whose enrollment passed), and, where
-        someone enrolled, unlock_tar and unlock_far (the share of genuine and
-        impostor attempts accepted) with their counts.
+        (figures, (scores, is_same, accepted)). figures: unlock_people (people
+        with more photos than `enroll_images`), unlock_enrolled (the share of
+        them whose enrollment passed), and, where someone enrolled, unlock_tar
+        and unlock_far (the share of their genuine and impostor attempts
+        accepted) with their counts. The arrays hold every person's attempts,
+        enrolled or not: the enrollment rule depends on the threshold, so the
+        FAR at another peer's TAR is read with it left aside.
     """
     outputs, peer = run.outputs, run.peer
-    templates = {}  # person: (template, the photos not enrolled)
     people = [person for person in dict.fromkeys(subjects[rows])
               if np.sum(subjects[rows] == person) > enroll_images]
+    scores, is_same, accepted, passed = [], [], [], []  # one entry per attempt
+    enrolled_people = 0
     for person in people:
         photos = sorted(rows[subjects[rows] == person], key=lambda i: (not neutral[i], i))
         enrolled = [outputs[i] for i in photos[:enroll_images]]
-        if all(peer.accepts(first, second, _cosine(first, second))
-               for first, second in itertools.combinations(enrolled, 2)):
-            templates[person] = (peer.template(enrolled), photos[enroll_images:])
+        enrollment_passed = all(peer.accepts(first, second, _cosine(first, second))
+                                for first, second in itertools.combinations(enrolled, 2))
+        enrolled_people += enrollment_passed
+        template = peer.template(enrolled)
+        for i in [*photos[enroll_images:], *rows[subjects[rows] != person]]:
+            scores.append(_cosine(template, outputs[i]))
+            is_same.append(subjects[i] == person)
+            accepted.append(peer.accepts(template, outputs[i], scores[-1]))
+            passed.append(enrollment_passed)
+    scores = np.asarray(scores, float)
+    is_same, accepted, passed = (np.asarray(column, bool) for column in (is_same, accepted, passed))
     figures = {"unlock_people": len(people),
-               "unlock_enrolled": len(templates) / len(people) if people else None}
-    genuine, impostor = [], []
-    for person, (template, probes) in templates.items():
-        genuine += [peer.accepts(template, outputs[i], _cosine(template, outputs[i]))
-                    for i in probes]
-        impostor += [peer.accepts(template, outputs[i], _cosine(template, outputs[i]))
-                     for i in rows[subjects[rows] != person]]
-    if templates:
-        figures.update(unlock_tar=float(np.mean(genuine)), unlock_genuine=len(genuine),
-                       unlock_far=float(np.mean(impostor)), unlock_impostor=len(impostor))
-    return figures
+               "unlock_enrolled": enrolled_people / len(people) if people else None}
+    if enrolled_people:
+        genuine, impostor = accepted[passed & is_same], accepted[passed & ~is_same]
+        figures.update(unlock_tar=float(genuine.mean()), unlock_genuine=len(genuine),
+                       unlock_far=float(impostor.mean()), unlock_impostor=len(impostor))
+    return figures, (scores, is_same, accepted)
 
 
 def _expression(run: PeerRun, rows: np.ndarray, expressions: np.ndarray,
@@ -174,7 +181,9 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
         expression_names: the data's expression names.
         reference: the peer whose default decision is the operating point at
             which every verifying peer's FAR is also read ("far_at_reference_tar":
-            at equal TAR, who lets fewer impostors in), or None.
+            at equal TAR, who lets fewer impostors in), and likewise on unlock
+            attempts ("unlock_far_at_reference_tar", every person enrolled), or
+            None.
 
     Returns:
         dicts: peer, faces_compared, auc, tar@far=0.001, far/tar at the peer's
@@ -193,7 +202,9 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
                else np.zeros(len(expressions), bool))
     tagged = _common(runs, "expression")
     tagged = tagged[expressions[tagged] >= 0] if len(tagged) else tagged
-    rows, pairs = [], []  # pairs: each run's (scores, is_same), or None
+    # Each run's (scores, is_same) of its pairs, and (scores, is_same, accepted) of
+    # its unlock attempts, or None.
+    rows, pairs, unlocks = [], [], []
     for run in runs:
         row = {"peer": run.peer.name,
                "ms_per_photo": 1000 * float(np.median(run.photo_seconds)),
@@ -201,24 +212,35 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
                                 if run.frame_seconds else None),
                "faces_found": sum(o.embedding is not None or o.expression is not None
                                   for o in run.outputs)}
-        figures, scored = {}, None
+        figures, scored, attempts = {}, None, None
         if len(verified) and run.outputs[verified[0]].embedding is not None:
             row["faces_compared"] = int(len(verified))
             figures, scored = _verification(run, verified, subjects)
             if scored is not None and run.peer.has_default_decision:
-                figures.update(_unlock(run, verified, subjects, neutral))
+                unlock_figures, attempts = _unlock(run, verified, subjects, neutral)
+                figures.update(unlock_figures)
         row.update(figures)
         pairs.append(scored)
+        unlocks.append(attempts)
         if len(tagged) and run.outputs[tagged[0]].expression is not None:
             row.update(_expression(run, tagged, expressions, expression_names))
         rows.append(row)
     # At equal TAR, who lets fewer impostors in: each FAR where the reference's
     # default decision puts its TAR.
+    # The same for unlock attempts, every person enrolled.
     tar = next((row.get("tar_at_default") for row in rows if row["peer"] == reference), None)
     if tar is not None:
         for row, scored in zip(rows, pairs):
             if scored is not None:
                 row["far_at_reference_tar"] = far_at_tar(*scored, tar)
+    reference_attempts = next((attempts for row, attempts in zip(rows, unlocks)
+                               if row["peer"] == reference), None)
+    if reference_attempts is not None and reference_attempts[1].any():
+        _, is_same, accepted = reference_attempts
+        unlock_tar = float(accepted[is_same].mean())
+        for row, attempts in zip(rows, unlocks):
+            if attempts is not None and attempts[1].any() and not attempts[1].all():
+                row["unlock_far_at_reference_tar"] = far_at_tar(*attempts[:2], unlock_tar)
     return rows
 
 
@@ -231,6 +253,7 @@ def format_table(rows: Sequence[Dict], title: Optional[str] = None) -> str:
                ("far_at_reference_tar", "FAR at the reference's TAR"),
                ("unlock_enrolled", "enrolled"), ("unlock_tar", "unlock TAR"),
                ("unlock_far", "unlock FAR"),
+               ("unlock_far_at_reference_tar", "unlock FAR at the reference's TAR"),
                ("expression_accuracy", "expression acc"), ("expression_images", "expr. faces"),
                ("ms_per_photo", "ms/photo"), ("ms_per_frame", "ms/640x480 frame")]
 
