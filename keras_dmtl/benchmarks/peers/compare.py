@@ -120,27 +120,29 @@ def _unlock(run: PeerRun, rows: np.ndarray, subjects: np.ndarray, neutral: np.nd
         enroll_images: photos a person enrolls from.
 
     Returns:
-        (figures, (scores, is_same, accepted)). figures: unlock_people (people
+        (figures, (scores, is_same, accepted) or None). figures: unlock_people (people
         with more photos than `enroll_images`), unlock_enrolled (the share of
         them whose enrollment passed), and, where someone enrolled, unlock_tar
         and unlock_far (the share of their genuine and impostor attempts
         accepted) with their counts. The arrays hold every person's attempts,
         enrolled or not: the enrollment rule depends on the threshold, so the
-        FAR at another peer's TAR is read with it left aside.
+        FAR at another peer's TAR is read with it left aside; None without
+        both genuine and impostor attempts.
     """
     outputs, peer = run.outputs, run.peer
-    people = [person for person in dict.fromkeys(subjects[rows])
-              if np.sum(subjects[rows] == person) > enroll_images]
+    row_subjects = subjects[rows]
+    people = [person for person in dict.fromkeys(row_subjects)
+              if np.sum(row_subjects == person) > enroll_images]
     scores, is_same, accepted, passed = [], [], [], []  # one entry per attempt
     enrolled_people = 0
     for person in people:
-        photos = sorted(rows[subjects[rows] == person], key=lambda i: (not neutral[i], i))
+        photos = sorted(rows[row_subjects == person], key=lambda i: (not neutral[i], i))
         enrolled = [outputs[i] for i in photos[:enroll_images]]
         enrollment_passed = all(peer.accepts(first, second, _cosine(first, second))
                                 for first, second in itertools.combinations(enrolled, 2))
         enrolled_people += enrollment_passed
         template = peer.template(enrolled)
-        for i in [*photos[enroll_images:], *rows[subjects[rows] != person]]:
+        for i in [*photos[enroll_images:], *rows[row_subjects != person]]:
             scores.append(_cosine(template, outputs[i]))
             is_same.append(subjects[i] == person)
             accepted.append(peer.accepts(template, outputs[i], scores[-1]))
@@ -153,7 +155,8 @@ def _unlock(run: PeerRun, rows: np.ndarray, subjects: np.ndarray, neutral: np.nd
         genuine, impostor = accepted[passed & is_same], accepted[passed & ~is_same]
         figures.update(unlock_tar=float(genuine.mean()), unlock_genuine=len(genuine),
                        unlock_far=float(impostor.mean()), unlock_impostor=len(impostor))
-    return figures, (scores, is_same, accepted)
+    both_kinds = is_same.any() and not is_same.all()
+    return figures, (scores, is_same, accepted) if both_kinds else None
 
 
 def _expression(run: PeerRun, rows: np.ndarray, expressions: np.ndarray,
@@ -226,21 +229,17 @@ def compare(runs: Sequence[PeerRun], subjects, expressions,
             row.update(_expression(run, tagged, expressions, expression_names))
         rows.append(row)
     # At equal TAR, who lets fewer impostors in: each FAR where the reference's
-    # default decision puts its TAR.
-    # The same for unlock attempts, every person enrolled.
-    tar = next((row.get("tar_at_default") for row in rows if row["peer"] == reference), None)
-    if tar is not None:
-        for row, scored in zip(rows, pairs):
-            if scored is not None:
-                row["far_at_reference_tar"] = far_at_tar(*scored, tar)
-    reference_attempts = next((attempts for row, attempts in zip(rows, unlocks)
-                               if row["peer"] == reference), None)
-    if reference_attempts is not None and reference_attempts[1].any():
-        _, is_same, accepted = reference_attempts
-        unlock_tar = float(accepted[is_same].mean())
-        for row, attempts in zip(rows, unlocks):
-            if attempts is not None and attempts[1].any() and not attempts[1].all():
-                row["unlock_far_at_reference_tar"] = far_at_tar(*attempts[:2], unlock_tar)
+    # default decision puts its TAR, on pairs and on unlock attempts.
+    reference_at = next((i for i, row in enumerate(rows) if row["peer"] == reference), None)
+    if reference_at is not None:
+        attempts = unlocks[reference_at]
+        readings = (("far_at_reference_tar", pairs, rows[reference_at].get("tar_at_default")),
+                    ("unlock_far_at_reference_tar", unlocks,
+                     None if attempts is None else float(attempts[2][attempts[1]].mean())))
+        for key, scored_runs, tar in readings:
+            for row, scored in zip(rows, scored_runs):
+                if tar is not None and scored is not None:
+                    row[key] = far_at_tar(scored[0], scored[1], tar)
     return rows
 
 
